@@ -1,0 +1,239 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/redis/rueidis"
+
+	"github.com/tenantgate/tenantgate/store"
+)
+
+// Store keeps the store contract on Redis. It is safe for concurrent use.
+type Store struct {
+	o     Options
+	c     rueidis.Client
+	mode  Mode
+	where string // the redacted address, for errors
+	l1    *l1    // pubsub mode only
+	inv   string // the invalidation channel of the pubsub mode
+
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+	closing sync.Once
+
+	hits, misses, invalidations, flushes, corrupt atomic.Uint64
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Stats are counters since New.
+type Stats struct {
+	Mode          Mode
+	L1Hits        uint64 // reads served without a round trip
+	L1Misses      uint64 // reads that asked Redis (always, in ModeOff)
+	Invalidations uint64 // pubsub mode: messages that evicted or fenced an entry
+	Flushes       uint64 // pubsub mode: whole-L1 flushes after a lost subscriber
+	Corrupt       uint64 // values not in the store's format, treated as absent
+	L1Entries     int    // pubsub mode: entries held now
+	L1Bytes       int64  // pubsub mode: approximate bytes held now
+}
+
+// Stats returns the counters.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Mode: s.mode, L1Hits: s.hits.Load(), L1Misses: s.misses.Load(),
+		Invalidations: s.invalidations.Load(), Flushes: s.flushes.Load(), Corrupt: s.corrupt.Load(),
+	}
+	if s.l1 != nil {
+		st.L1Entries, st.L1Bytes = s.l1.size()
+	}
+	return st
+}
+
+// Mode is the L1 mode chosen at start-up.
+func (s *Store) Mode() Mode { return s.mode }
+
+// Client is the underlying rueidis client, for commands the contract does
+// not cover (operations tooling). Writes through it bypass the L1's
+// invalidation in pubsub mode.
+func (s *Store) Client() rueidis.Client { return s.c }
+
+// Close stops the invalidation subscriber and closes the connections.
+func (s *Store) Close() error {
+	s.closing.Do(func() {
+		if s.stop != nil {
+			s.stop()
+		}
+		s.wg.Wait()
+		s.c.Close()
+	})
+	return nil
+}
+
+func (s *Store) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.o.OpTimeout)
+}
+
+// unavailable wraps a failure to reach or use Redis. Keys name tenants and
+// hashes, never secrets, so they may appear in errors.
+func (s *Store) unavailable(op, key string, err error) error {
+	return fmt.Errorf("redisstore: %s %q on %s: %w: %w", op, key, s.where, store.ErrUnavailable, err)
+}
+
+const versionLen = 16
+
+func formatVersion(v uint64) string {
+	const hexdigits = "0123456789abcdef"
+	var b [versionLen]byte
+	for i := versionLen - 1; i >= 0; i-- {
+		b[i] = hexdigits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
+}
+
+// decode splits a stored value. It does not copy: the bytes alias the
+// string, which may be shared with the L1, hence the contract's rule that
+// callers never modify what Get returns.
+func decode(stored string) (data []byte, version uint64, ok bool) {
+	if len(stored) < versionLen {
+		return nil, 0, false
+	}
+	v, err := strconv.ParseUint(stored[:versionLen], 16, 64)
+	if err != nil || v == 0 {
+		return nil, 0, false
+	}
+	rest := stored[versionLen:]
+	if len(rest) == 0 {
+		return []byte{}, v, true
+	}
+	return unsafe.Slice(unsafe.StringData(rest), len(rest)), v, true
+}
+
+// Get reads key through the L1.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	var gen uint64
+	if s.l1 != nil {
+		data, v, g, ok := s.l1.get(key)
+		if ok {
+			s.hits.Add(1)
+			return data, v, nil
+		}
+		gen = g
+	}
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	var resp rueidis.RedisResult
+	if s.mode == ModeTracking || s.mode == ModeBcast {
+		resp = s.c.DoCache(ctx, s.c.B().Get().Key(key).Cache(), s.o.L1MaxStale)
+	} else {
+		resp = s.c.Do(ctx, s.c.B().Get().Key(key).Build())
+	}
+	if resp.IsCacheHit() {
+		s.hits.Add(1)
+	} else {
+		s.misses.Add(1)
+	}
+	str, err := resp.ToString()
+	if rueidis.IsRedisNil(err) {
+		return nil, 0, fmt.Errorf("redisstore: get %q: %w", key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, s.unavailable("get", key, err)
+	}
+	data, v, ok := decode(str)
+	if !ok {
+		s.corrupt.Add(1)
+		s.o.Logger.Warn("redisstore: value is not in the store's format; treated as absent", slog.String("key", key))
+		return nil, 0, fmt.Errorf("redisstore: get %q: value not in the store's format: %w", key, store.ErrNotFound)
+	}
+	if s.l1 != nil {
+		s.l1.put(key, data, v, gen)
+	}
+	return data, v, nil
+}
+
+func ttlMillis(ttl time.Duration) string {
+	return strconv.FormatInt(max(1, ttl.Milliseconds()), 10)
+}
+
+// CompareAndSet writes key if its version is still version.
+func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
+	if err := store.ValidTTL(ttl); err != nil {
+		return 0, err
+	}
+	nv := store.NextVersion(version, s.o.Now())
+	want := ""
+	if version != 0 {
+		want = formatVersion(version)
+	}
+	val := formatVersion(nv) + string(data)
+	ch, msg := s.invalidation(key, nv)
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	n, err := casScript.Exec(ctx, s.c, []string{key}, []string{want, val, ttlMillis(ttl), ch, msg}).AsInt64()
+	if err != nil {
+		return 0, s.unavailable("compare-and-set", key, err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("redisstore: compare-and-set %q: %w", key, store.ErrConflict)
+	}
+	if s.l1 != nil {
+		stored := []byte(val[versionLen:])
+		s.l1.wrote(key, stored, nv)
+	}
+	return nv, nil
+}
+
+// invalidation is the channel and message a write of key publishes in
+// pubsub mode; none in the other modes, where Redis tracks for us.
+func (s *Store) invalidation(key string, version uint64) (channel, msg string) {
+	if s.l1 == nil {
+		return "", ""
+	}
+	return s.inv, key + "|" + formatVersion(version)
+}
+
+// Delete removes key.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	_, err := s.take(ctx, "delete", key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
+
+// Take reads and deletes key in one step.
+func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
+	return s.take(ctx, "take", key)
+}
+
+func (s *Store) take(ctx context.Context, op, key string) ([]byte, error) {
+	ch, msg := s.invalidation(key, 0)
+	ctx, cancel := s.ctx(ctx)
+	defer cancel()
+	str, err := delScript.Exec(ctx, s.c, []string{key}, []string{ch, msg}).ToString()
+	if s.l1 != nil {
+		s.l1.invalidate(key, 0)
+	}
+	if rueidis.IsRedisNil(err) {
+		return nil, fmt.Errorf("redisstore: %s %q: %w", op, key, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, s.unavailable(op, key, err)
+	}
+	data, _, ok := decode(str)
+	if !ok {
+		s.corrupt.Add(1)
+		return nil, fmt.Errorf("redisstore: %s %q: value not in the store's format: %w", op, key, store.ErrNotFound)
+	}
+	return []byte(string(data)), nil
+}
