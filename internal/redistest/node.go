@@ -417,6 +417,20 @@ func (n *Node) Restart(t testing.TB) {
 // int64, []any, nil, or a ReplyError; err is for everything else (refused,
 // timed out, failed TLS or AUTH). Safe for concurrent use.
 func (n *Node) Exec(ctx context.Context, args ...string) (reply any, err error) {
+	reply, err = n.exec(ctx, args)
+	if err != nil {
+		// The connection's deadline is ctx's, and may fire a moment before
+		// ctx's own timer does: report both as ctx's error.
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
+		}
+	}
+	return reply, err
+}
+
+func (n *Node) exec(ctx context.Context, args []string) (any, error) {
 	c, err := n.dial(ctx)
 	if err != nil {
 		return nil, err
@@ -432,11 +446,7 @@ func (n *Node) Exec(ctx context.Context, args ...string) (reply any, err error) 
 			return nil, fmt.Errorf("redistest: AUTH as %q on %s: %w", n.Username, n.Addr, e)
 		}
 	}
-	reply, err = c.do(args...)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
-	}
-	return reply, err
+	return c.do(args...)
 }
 
 // dial connects without authenticating: TLS for TLS nodes.
