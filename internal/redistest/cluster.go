@@ -56,9 +56,12 @@ func NewCluster(t testing.TB, primaries int) *Cluster {
 		first, last := i*clusterSlots/primaries, (i+1)*clusterSlots/primaries-1
 		mustOK(t, n, "CLUSTER", "ADDSLOTSRANGE", strconv.Itoa(first), strconv.Itoa(last))
 	}
-	seed := c.Nodes[0]
-	for _, n := range c.Nodes[1:] {
-		mustOK(t, n, "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(seed.Port()), strconv.Itoa(seed.busPort))
+	// Every pair meets directly: meeting only the first node leaves the
+	// others to learn of each other by gossip, which adds seconds.
+	for i, n := range c.Nodes {
+		for _, m := range c.Nodes[:i] {
+			mustOK(t, n, "CLUSTER", "MEET", "127.0.0.1", strconv.Itoa(m.Port()), strconv.Itoa(m.busPort))
+		}
 	}
 	c.WaitReady(t)
 	return c
