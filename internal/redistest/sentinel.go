@@ -152,7 +152,9 @@ func (s *Sentinel) masterAddr(n *Node) (string, error) {
 // Failover kills the current primary with SIGKILL and waits (30 s at most)
 // until every running sentinel reports the replica as master and the replica
 // reports role:master. Primary and Replica are swapped: Replica is then the
-// killed node (Restart brings it back, and the sentinels make it a replica).
+// killed node. Restart brings it back as a primary; the sentinels make it a
+// replica only on their next 10 s INFO round, so a test in a hurry sends it
+// REPLICAOF itself.
 func (s *Sentinel) Failover(t testing.TB) (newPrimary *Node) {
 	t.Helper()
 	old, next := s.Primary, s.Replica
