@@ -1,0 +1,65 @@
+package redistest
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCluster(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	c := NewCluster(t, 3)
+	t.Logf("3-primary cluster ready in %v", time.Since(start).Round(time.Millisecond))
+	if len(c.Addrs()) != 3 {
+		t.Fatalf("Addrs = %v", c.Addrs())
+	}
+	for _, n := range c.Nodes {
+		info, _ := n.Do(t, "CLUSTER", "INFO").(string)
+		if !strings.Contains(info, "cluster_state:ok") || !strings.Contains(info, "cluster_known_nodes:3") {
+			t.Fatalf("%s CLUSTER INFO:\n%s", n, info)
+		}
+	}
+
+	// Every key is accepted by exactly one node; the others redirect to it.
+	owners := map[*Node]int{}
+	for i := range 30 {
+		key := fmt.Sprintf("key-%d", i)
+		var owner *Node
+		var moved []string
+		for _, n := range c.Nodes {
+			switch got := n.Do(t, "SET", key, "v").(type) {
+			case string:
+				if owner != nil {
+					t.Fatalf("%s accepted by %s and %s", key, owner, n)
+				}
+				owner = n
+			case ReplyError:
+				if !strings.HasPrefix(string(got), "MOVED ") {
+					t.Fatalf("SET %s on %s = %v, want OK or MOVED", key, n, got)
+				}
+				moved = append(moved, string(got))
+			}
+		}
+		if owner == nil {
+			t.Fatalf("no node accepted %s: %v", key, moved)
+		}
+		for _, m := range moved {
+			if !strings.HasSuffix(m, " "+owner.Addr) {
+				t.Fatalf("%s redirected with %q, want to %s", key, m, owner.Addr)
+			}
+		}
+		owners[owner]++
+	}
+	if len(owners) != 3 {
+		t.Fatalf("30 keys landed on %d nodes, want all 3: %v", len(owners), owners)
+	}
+
+	// A node that restarts keeps its identity (nodes.conf) and rejoins.
+	c.Nodes[1].Restart(t)
+	c.WaitReady(t)
+	if got := c.Nodes[1].Do(t, "DBSIZE"); got != int64(0) {
+		t.Fatalf("DBSIZE after restart = %v", got)
+	}
+}
