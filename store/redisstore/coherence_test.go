@@ -44,11 +44,28 @@ func calls(t *testing.T, n *redistest.Node, cmd string) int {
 
 func TestL1Coherence(t *testing.T) {
 	srv := redistest.Standalone(t)
+	testCoherence(t, []string{srv.Addr}, srv)
+}
+
+// On a Cluster the key lives on one node and the pubsub subscriber on
+// another: PUBLISH reaches every node.
+func TestL1CoherenceCluster(t *testing.T) {
+	c := redistest.NewCluster(t, 3)
+	testCoherence(t, c.Addrs(), c.Nodes...)
+}
+
+func testCoherence(t *testing.T, addrs []string, nodes ...*redistest.Node) {
+	calls := func(t *testing.T, cmd string) (n int) {
+		for _, node := range nodes {
+			n += calls(t, node, cmd)
+		}
+		return n
+	}
 	for _, mode := range []redisstore.Mode{redisstore.ModeTracking, redisstore.ModeBcast, redisstore.ModePubSub} {
 		t.Run(string(mode), func(t *testing.T) {
 			ctx := context.Background()
-			a := open(t, redisstore.Options{Addrs: []string{srv.Addr}, L1: mode})
-			b := open(t, redisstore.Options{Addrs: []string{srv.Addr}, L1: mode})
+			a := open(t, redisstore.Options{Addrs: addrs, L1: mode})
+			b := open(t, redisstore.Options{Addrs: addrs, L1: mode})
 			if a.Mode() != mode {
 				t.Fatalf("mode = %s, want %s", a.Mode(), mode)
 			}
@@ -69,14 +86,14 @@ func TestL1Coherence(t *testing.T) {
 			})
 
 			// Unchanged: A's reads reach no Redis at all.
-			gets, evals := calls(t, srv, "get"), calls(t, srv, "evalsha")
+			gets, evals := calls(t, "get"), calls(t, "evalsha")
 			hits := a.Stats().L1Hits
 			for range 100 {
 				if got, v, err := a.Get(ctx, key); err != nil || string(got) != "one" || v != v1 {
 					t.Fatalf("A reads %q v%d, %v; want one v%d", got, v, err, v1)
 				}
 			}
-			if g, e := calls(t, srv, "get"), calls(t, srv, "evalsha"); g != gets || e != evals {
+			if g, e := calls(t, "get"), calls(t, "evalsha"); g != gets || e != evals {
 				t.Fatalf("100 reads of an unchanged key sent %d GET and %d EVALSHA to Redis; want 0", g-gets, e-evals)
 			}
 			if d := a.Stats().L1Hits - hits; d != 100 {
