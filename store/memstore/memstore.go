@@ -160,7 +160,7 @@ func (s *Store) sweep() {
 // error the lock is not held.
 func (s *Store) begin(ctx context.Context) (time.Time, error) {
 	if err := ctx.Err(); err != nil {
-		return time.Time{}, fmt.Errorf("memstore: %w", err)
+		return time.Time{}, ctxErr(err)
 	}
 	s.mu.Lock()
 	if s.closed {
@@ -168,6 +168,13 @@ func (s *Store) begin(ctx context.Context) (time.Time, error) {
 		return time.Time{}, errClosed
 	}
 	return s.now(), nil
+}
+
+// ctxErr reports an ended context as ErrUnavailable, as a Redis timeout
+// is, so that callers have one error to branch on; the cause stays
+// visible to errors.Is.
+func ctxErr(err error) error {
+	return fmt.Errorf("memstore: %w: %w", store.ErrUnavailable, err)
 }
 
 func expired(expires, now time.Time) bool { return !now.Before(expires) }

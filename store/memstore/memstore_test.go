@@ -258,7 +258,7 @@ func TestBadInput(t *testing.T) {
 	}
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	if _, _, err := s.Get(cancelled, "k"); !errors.Is(err, context.Canceled) {
+	if _, _, err := s.Get(cancelled, "k"); !errors.Is(err, context.Canceled) || !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("Get with a cancelled context: %v", err)
 	}
 }

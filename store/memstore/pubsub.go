@@ -3,7 +3,6 @@ package memstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/tenantgate/tenantgate/store"
@@ -14,7 +13,7 @@ import (
 // drops the message for that subscriber. Each subscriber gets its own copy.
 func (s *Store) Publish(ctx context.Context, channel string, msg []byte) error {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("memstore: %w", err)
+		return ctxErr(err)
 	}
 	s.psMu.Lock()
 	defer s.psMu.Unlock()
@@ -41,7 +40,7 @@ func (s *Store) Subscribe(ctx context.Context, channel string, handle func(msg [
 		return nil, errors.New("memstore: Subscribe needs a handle function")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("memstore: %w", err)
+		return nil, ctxErr(err)
 	}
 	sub := &subscription{
 		s:       s,

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"sync"
@@ -264,4 +265,34 @@ func testInvalidTTL(c *check) {
 		c.Fatal("CompareAndSet of an existing value with ttl 0 succeeded")
 	}
 	c.wantValue(k, "kept", v)
+}
+
+// testEndedContext guards the rule that a store failure is never "signed
+// out": a call whose context has ended must fail, and not with ErrNotFound.
+func testEndedContext(c *check) {
+	k := c.key("present")
+	v := c.set(k, "value", long)
+	ctx, cancel := context.WithCancel(c.ctx())
+	cancel()
+	_, _, err := c.st.Get(ctx, k)
+	c.wantFailure("Get with an ended context", err)
+	_, err = c.st.Take(ctx, k)
+	c.wantFailure("Take with an ended context", err)
+	_, err = c.st.CompareAndSet(ctx, k, v, []byte("changed"), long)
+	c.wantFailure("CompareAndSet with an ended context", err)
+	c.wantValue(k, "value", v)
+}
+
+// wantFailure wants err to say "could not answer": ErrUnavailable or the
+// context's own error, never an answer such as ErrNotFound or ErrConflict.
+func (c *check) wantFailure(what string, err error) {
+	c.Helper()
+	switch {
+	case err == nil:
+		c.Fatalf("%s succeeded", what)
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict):
+		c.Fatalf("%s: err = %v, an answer about the data; want ErrUnavailable or the context's error", what, err)
+	case !errors.Is(err, store.ErrUnavailable) && !errors.Is(err, context.Canceled):
+		c.Fatalf("%s: err = %v, want ErrUnavailable or context.Canceled", what, err)
+	}
 }

@@ -74,6 +74,7 @@ var cases = []struct {
 	{"Delete", testDelete},
 	{"TTL", testTTL},
 	{"InvalidTTL", testInvalidTTL},
+	{"EndedContext", testEndedContext},
 	{"LockOwnership", testLockOwnership},
 	{"LockExpiry", testLockExpiry},
 	{"IndexOrder", testIndexOrder},

@@ -21,14 +21,15 @@ var broken = map[string]struct {
 	wrap  func(store.Store) store.Store
 	cases string // the subtests that must catch it
 }{
-	"lost-update":        {func(s store.Store) store.Store { return lostUpdate{s} }, "ConcurrentIncrements"},
-	"take-not-atomic":    {func(s store.Store) store.Store { return racyTake{s} }, "TakeOnce"},
-	"release-any-owner":  {func(s store.Store) store.Store { return anyOwner{s} }, "LockOwnership"},
-	"ttl-ignored":        {func(s store.Store) store.Store { return noTTL{s} }, "TTL"},
-	"lock-never-expires": {func(s store.Store) store.Store { return stickyLock{s} }, "LockExpiry"},
-	"index-unsorted":     {func(s store.Store) store.Store { return unsorted{s} }, "IndexOrder"},
-	"index-ttl-shortens": {func(s store.Store) store.Store { return shortens{s} }, "IndexTTL"},
-	"close-keeps-going":  {func(s store.Store) store.Store { return leakyClose{s} }, "PubSub"},
+	"lost-update":         {func(s store.Store) store.Store { return lostUpdate{s} }, "ConcurrentIncrements"},
+	"take-not-atomic":     {func(s store.Store) store.Store { return racyTake{s} }, "TakeOnce"},
+	"release-any-owner":   {func(s store.Store) store.Store { return anyOwner{s} }, "LockOwnership"},
+	"ttl-ignored":         {func(s store.Store) store.Store { return noTTL{s} }, "TTL"},
+	"lock-never-expires":  {func(s store.Store) store.Store { return stickyLock{s} }, "LockExpiry"},
+	"index-unsorted":      {func(s store.Store) store.Store { return unsorted{s} }, "IndexOrder"},
+	"index-ttl-shortens":  {func(s store.Store) store.Store { return shortens{s} }, "IndexTTL"},
+	"cancel-is-not-found": {func(s store.Store) store.Store { return cancelNotFound{s} }, "EndedContext"},
+	"close-keeps-going":   {func(s store.Store) store.Store { return leakyClose{s} }, "PubSub"},
 }
 
 const brokenEnv = "STORETEST_BROKEN"
@@ -152,3 +153,15 @@ func (s leakyClose) Subscribe(ctx context.Context, ch string, h func([]byte)) (s
 type noClose struct{ store.Subscription }
 
 func (noClose) Close() error { return nil }
+
+type cancelNotFound struct{ store.Store }
+
+// Get answers "absent" when it could not ask: the bug that signs users out
+// when Redis is slow.
+func (s cancelNotFound) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	data, v, err := s.Store.Get(ctx, key)
+	if ctx.Err() != nil {
+		return nil, 0, store.ErrNotFound
+	}
+	return data, v, err
+}
