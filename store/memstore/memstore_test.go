@@ -9,18 +9,10 @@ import (
 	"time"
 
 	"github.com/tenantgate/tenantgate/store"
-	"github.com/tenantgate/tenantgate/store/storetest"
 )
 
-func TestConformance(t *testing.T) {
-	t.Run("memstore", func(t *testing.T) {
-		storetest.Run(t, func(t *testing.T) store.Store {
-			s := New(Options{SweepInterval: 50 * time.Millisecond})
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		})
-	})
-}
+// The conformance suite runs on memstore beside every Redis topology in
+// storetest's TestConformance.
 
 // clock is a manual clock for tests that expire entries without sleeping.
 type clock struct {

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/redis/rueidis"
+
 	"github.com/tenantgate/tenantgate/store"
 )
 
@@ -65,9 +67,11 @@ func (s *Store) IndexRange(ctx context.Context, index string, min, max float64, 
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	b := s.c.B().Zrangebyscore().Key(index).Min(formatScore(min)).Max(formatScore(max)).Withscores()
-	cmd := b.Build()
+	var cmd rueidis.Completed
 	if limit > 0 {
 		cmd = b.Limit(0, int64(limit)).Build()
+	} else {
+		cmd = b.Build()
 	}
 	scores, err := s.c.Do(ctx, cmd).AsZScores()
 	if err != nil {

@@ -18,8 +18,9 @@ func (s *Store) Renew(ctx context.Context, key, owner string, ttl time.Duration)
 	return s.lock(ctx, "renew", key, owner, ttl)
 }
 
-// Release frees owner's lock; releasing a lock that already expired is not
-// an error.
+// Release frees owner's lock. An owner whose lease lapsed gets
+// ErrConflict: whatever it did under the lock may have overlapped another
+// owner's work.
 func (s *Store) Release(ctx context.Context, key, owner string) error {
 	return s.lock(ctx, "release", key, owner, time.Millisecond)
 }
@@ -38,7 +39,7 @@ func (s *Store) lock(ctx context.Context, op, key, owner string, ttl time.Durati
 		return s.unavailable("lock "+op, key, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("redisstore: lock %s %q: held by another owner: %w", op, key, store.ErrConflict)
+		return fmt.Errorf("redisstore: lock %s %q: not held by this owner: %w", op, key, store.ErrConflict)
 	}
 	return nil
 }

@@ -111,6 +111,7 @@ func open(ctx context.Context, o Options, mode Mode, plain rueidis.Client, where
 	}
 	plain.Close()
 	s.c = c
+	s.floors = newFloors(o.Now)
 	return s, nil
 }
 

@@ -20,7 +20,14 @@ import (
 func (s *Store) Publish(ctx context.Context, channel string, msg []byte) error {
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	if err := s.c.Do(ctx, s.c.B().Publish().Channel(channel).Message(string(msg)).Build()).Error(); err != nil {
+	c := s.subscriberClient(0)
+	err := c.Do(ctx, c.B().Publish().Channel(channel).Message(string(msg)).Build()).Error()
+	if err != nil && c != s.c {
+		// The chosen Cluster node failed: any other delivers too, at the
+		// price of ordering while it is down.
+		err = s.c.Do(ctx, s.c.B().Publish().Channel(channel).Message(string(msg)).Build()).Error()
+	}
+	if err != nil {
 		return s.unavailable("publish", channel, err)
 	}
 	return nil
@@ -163,9 +170,11 @@ func (s *Store) subscribeOnce(ctx context.Context, channel string, attempt int, 
 	}
 }
 
-// subscriberClient picks where to subscribe. A Cluster delivers PUBLISH to
-// every node, so any node will do; a failed one is skipped by the next
-// attempt. A dedicated connection on a cluster client would need a key to
+// subscriberClient picks where to subscribe, and (attempt 0) where to
+// publish. A Cluster delivers PUBLISH to every node, so any node will do for
+// a subscriber, and a failed one is skipped by the next attempt; publishing
+// always through the same node keeps one publisher's messages in order,
+// which a keyless command sent to a random node would not. A dedicated connection on a cluster client would need a key to
 // find its node, and SUBSCRIBE has none.
 func (s *Store) subscriberClient(attempt int) rueidis.Client {
 	if s.c.Mode() != rueidis.ClientModeCluster {

@@ -23,7 +23,9 @@ type Store struct {
 	mode  Mode
 	where string // the redacted address, for errors
 	l1    *l1    // pubsub mode only
-	inv   string // the invalidation channel of the pubsub mode
+	// floors give read-your-writes in the tracking modes (rueidis's cache).
+	floors *floors
+	inv    string // the invalidation channel of the pubsub mode
 
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -131,8 +133,26 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
+	data, v, err := s.fetch(ctx, key, s.floors != nil)
+	if err == nil && s.floors != nil && s.floors.stale(key, v) {
+		data, v, err = s.fetch(ctx, key, false)
+	}
+	if errors.Is(err, store.ErrNotFound) && s.floors != nil && s.floors.stale(key, 0) {
+		data, v, err = s.fetch(ctx, key, false)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	if s.l1 != nil {
+		s.l1.put(key, data, v, gen)
+	}
+	return data, v, nil
+}
+
+// fetch reads key from Redis, through rueidis's client-side cache if cached.
+func (s *Store) fetch(ctx context.Context, key string, cached bool) ([]byte, uint64, error) {
 	var resp rueidis.RedisResult
-	if s.mode == ModeTracking || s.mode == ModeBcast {
+	if cached {
 		resp = s.c.DoCache(ctx, s.c.B().Get().Key(key).Cache(), s.o.L1MaxStale)
 	} else {
 		resp = s.c.Do(ctx, s.c.B().Get().Key(key).Build())
@@ -154,9 +174,6 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 		s.corrupt.Add(1)
 		s.o.Logger.Warn("redisstore: value is not in the store's format; treated as absent", slog.String("key", key))
 		return nil, 0, fmt.Errorf("redisstore: get %q: value not in the store's format: %w", key, store.ErrNotFound)
-	}
-	if s.l1 != nil {
-		s.l1.put(key, data, v, gen)
 	}
 	return data, v, nil
 }
@@ -189,6 +206,9 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 	if s.l1 != nil {
 		stored := []byte(val[versionLen:])
 		s.l1.wrote(key, stored, nv)
+	}
+	if s.floors != nil {
+		s.floors.set(key, nv)
 	}
 	return nv, nil
 }
@@ -223,6 +243,9 @@ func (s *Store) take(ctx context.Context, op, key string) ([]byte, error) {
 	str, err := delScript.Exec(ctx, s.c, []string{key}, []string{ch, msg}).ToString()
 	if s.l1 != nil {
 		s.l1.invalidate(key, 0)
+	}
+	if s.floors != nil {
+		s.floors.set(key, deleted)
 	}
 	if rueidis.IsRedisNil(err) {
 		return nil, fmt.Errorf("redisstore: %s %q: %w", op, key, store.ErrNotFound)

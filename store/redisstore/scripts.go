@@ -44,7 +44,7 @@ return 1
 
 // lockScript: KEYS[1] lock; ARGV[1] owner; ARGV[2] TTL in ms; ARGV[3]
 // "acquire", "renew" or "release". Returns 1 when done for the owner, 0
-// when another owner holds it (or, for renew, nobody does).
+// when the owner does not hold it (another does, or its lease lapsed).
 var lockScript = rueidis.NewLuaScript(`
 local cur = redis.call('GET', KEYS[1])
 if ARGV[3] == 'acquire' then
@@ -57,7 +57,6 @@ if ARGV[3] == 'renew' then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   return 1
 end
-if not cur then return 1 end
 if cur ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
