@@ -301,12 +301,12 @@ func (p *IdP) failPage(w http.ResponseWriter, r *http.Request, e *entraError) {
 func (p *IdP) signInPage(w http.ResponseWriter, r *http.Request, app *App, t *Tenant, users []*account, hint, problem string, status int) {
 	type user struct {
 		Username, Name, Note string
-		Checked             bool
+		Checked              bool
 	}
 	data := struct {
 		App, Tenant, Problem string
-		Users               []user
-		Params              url.Values
+		Users                []user
+		Params               url.Values
 	}{App: app.Name, Problem: problem, Params: url.Values{}}
 	data.Tenant = "any work account"
 	if t != nil {
