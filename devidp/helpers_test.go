@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"net/url"
 	"strings"
 	"testing"
@@ -133,4 +134,23 @@ func wantAADSTS(t testing.TB, err error, code string) {
 	if !strings.Contains(err.Error(), "AADSTS"+code+":") {
 		t.Fatalf("got %v, want AADSTS%s", err, code)
 	}
+}
+
+// decodeClaims reads a token's claims without verification, for asserting
+// what the IdP put in it.
+func decodeClaims(t testing.TB, token string) map[string]any {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %d parts", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
