@@ -154,3 +154,7 @@ func decodeClaims(t testing.TB, token string) map[string]any {
 	}
 	return m
 }
+
+func base64URL(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+func indexDot(s string) int { return max(strings.IndexByte(s, '.'), 0) }
