@@ -144,6 +144,10 @@ func (p *IdP) routes() {
 // request with a client assertion and a user assertion, is a few KB.
 const maxBody = 64 << 10
 
+// maxLog bounds the request log of a long-running IdP; when full, the
+// older half is dropped.
+const maxLog = 50000
+
 // ServeHTTP serves Entra's v2.0 endpoints, and the test controls when enabled.
 func (p *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
@@ -158,6 +162,9 @@ func (p *IdP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer func() {
 		rec.Status = sw.status
 		p.mu.Lock()
+		if len(p.log) >= maxLog {
+			p.log = append(p.log[:0], p.log[maxLog/2:]...)
+		}
 		p.log = append(p.log, *rec)
 		p.mu.Unlock()
 	}()
