@@ -6,6 +6,7 @@ require (
 	github.com/AzureAD/microsoft-authentication-library-for-go v1.10.1
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/go-jose/go-jose/v4 v4.1.9
+	go.yaml.in/yaml/v3 v3.0.6
 )
 
 require (

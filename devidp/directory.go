@@ -62,7 +62,9 @@ type App struct {
 // is never needed by the IdP; it is kept only for demo data, so that scripts
 // can read it from /_devidp/directory and sign client assertions.
 type Certificate struct {
-	PEM           string `yaml:"pem" json:"pem"`
+	PEM string `yaml:"pem,omitempty" json:"pem"`
+	// PEMFile names a file holding PEM, in YAML only; LoadDirectory reads it.
+	PEMFile       string `yaml:"pemFile,omitempty" json:"-"`
 	PrivateKeyPEM string `yaml:"privateKeyPem,omitempty" json:"privateKeyPem,omitempty"`
 }
 
