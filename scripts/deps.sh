@@ -16,3 +16,15 @@ if [ ${#need[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# Node fixtures: real JavaScript clients (MSAL Node) that Go tests drive.
+# Installed from their lockfiles when node_modules is missing.
+for fixture in devidp/testdata/msalnode; do
+	[ -d "$fixture/node_modules" ] && continue
+	if ! command -v npm >/dev/null 2>&1; then
+		echo "missing: node and npm, for $fixture; install Node.js 20 or later (e.g. apt-get install nodejs npm), then run: npm ci --prefix $fixture" >&2
+		exit 1
+	fi
+	echo "installing $fixture (npm ci)" >&2
+	npm ci --prefix "$fixture" --no-audit --no-fund >/dev/null
+done
