@@ -290,6 +290,13 @@ func (p *IdP) newRefreshToken(g *grant, now time.Time, life Lifetimes) string {
 		authTime = now
 	}
 	p.mu.Lock()
+	// Forget tokens a day after they expired, so a long-running IdP does
+	// not grow without bound; until then their use still reports expiry.
+	for k, old := range p.refresh {
+		if now.After(old.expires.Add(24 * time.Hour)) {
+			delete(p.refresh, k)
+		}
+	}
 	p.refresh[h] = &refreshGrant{
 		tenant: g.tenant, clientID: g.client.ClientID, acct: g.acct, expires: now.Add(life.RefreshToken),
 		family: family, sid: g.sid, authTime: authTime,
