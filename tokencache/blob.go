@@ -71,7 +71,8 @@ var errForeignAccount = errors.New("tokencache: the MSAL cache holds an account 
 // checkAccounts reports whether every entry belongs to homeAccountID ("" for
 // the app partition, whose entries carry no account).
 func (b blob) checkAccounts(homeAccountID string) error {
-	for _, sec := range sections {
+	// AppMetadata entries describe the app, not an account.
+	for _, sec := range []string{secAccessToken, secRefreshToken, secIDToken, secAccount} {
 		for key, raw := range b[sec] {
 			if id := fields(raw).HomeAccountID; id != homeAccountID {
 				return fmt.Errorf("%w (section %s, entry %.40q)", errForeignAccount, sec, key)
