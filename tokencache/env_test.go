@@ -107,7 +107,9 @@ func newClient(t testing.TB, c *tokencache.Cache, idp *devidptest.Server, tenant
 	return cl
 }
 
-func apiScope(idp *devidptest.Server, name string) string { return "api://" + idp.ClientID() + "/" + name }
+func apiScope(idp *devidptest.Server, name string) string {
+	return "api://" + idp.ClientID() + "/" + name
+}
 
 // signIn runs auth code + PKCE for user and returns the result.
 func signIn(t testing.TB, idp *devidptest.Server, cl *tokencache.Client, user string, scopes []string) confidential.AuthResult {
