@@ -1,0 +1,583 @@
+package tokencache_test
+
+// The facts about MSAL Go v1.10.1 that tenantgate's design rests on
+// (ARCHITECTURE.md, "Facts about MSAL Go"), each measured against the real
+// MSAL Go and devidp over TLS. Each test asserts what MSAL itself does, so
+// that it fails when a new MSAL changes the behaviour: a design assumption
+// moved. Where tenantgate's tokencache is the answer to a fact, the test
+// shows that too.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/tenantgate/tenantgate/devidp"
+	"github.com/tenantgate/tenantgate/devidp/devidptest"
+	"github.com/tenantgate/tenantgate/seal"
+	"github.com/tenantgate/tenantgate/store"
+	"github.com/tenantgate/tenantgate/store/memstore"
+	"github.com/tenantgate/tenantgate/tokencache"
+)
+
+// ---- helpers: driving real MSAL Go against devidp ----
+
+// factRedirectURI is registered for the demo app (loopback: any port).
+const factRedirectURI = "http://localhost:8400/callback"
+
+const (
+	alice = "alice@contoso.onmicrosoft.com"
+	bob   = "bob@contoso.onmicrosoft.com"
+)
+
+func factScope(srv *devidptest.Server, name string) string {
+	return "api://" + srv.ClientID() + "/" + name
+}
+
+func factSecret(t testing.TB, srv *devidptest.Server) confidential.Credential {
+	t.Helper()
+	cred, err := confidential.NewCredFromSecret(srv.Secret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cred
+}
+
+// factMSAL is a raw MSAL confidential client of the demo app in tenant, with
+// instance discovery off (devidp is not a Microsoft host); opts may add a
+// cache or replace the HTTP client.
+func factMSAL(t testing.TB, srv *devidptest.Server, tenant string, cred confidential.Credential, opts ...confidential.Option) confidential.Client {
+	t.Helper()
+	all := append([]confidential.Option{confidential.WithHTTPClient(srv.HTTPClient()), confidential.WithInstanceDiscovery(false)}, opts...)
+	c, err := confidential.New(srv.Authority(tenant), srv.ClientID(), cred, all...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// factCache is a tokencache.Cache over kv, sealing with a fresh key; the
+// keyring is returned to open what it stores.
+func factCache(t testing.TB, kv store.KV, o tokencache.Options) (*tokencache.Cache, *seal.Keyring) {
+	t.Helper()
+	k, err := seal.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := seal.NewKeyring(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := tokencache.New(kv, ring, o)
+	t.Cleanup(func() { c.Close() })
+	return c, ring
+}
+
+func factTCClient(t testing.TB, c *tokencache.Cache, srv *devidptest.Server, tenant string) *tokencache.Client {
+	t.Helper()
+	cl, err := c.NewClient(tokencache.ClientConfig{
+		Authority: srv.Authority(tenant), ClientID: srv.ClientID(), Credential: factSecret(t, srv),
+		HTTPClient: srv.HTTPClient(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// tcUserKey is where tokencache keeps a user's partition.
+func tcUserKey(srv *devidptest.Server, tenant, home string) string {
+	id, _ := srv.IdP().Tenant(tenant)
+	return "tg1:tc:" + srv.ClientID() + ":" + id.ID + ":u:" + home
+}
+
+func newMemKV(t testing.TB) *memstore.Store {
+	kv := memstore.New(memstore.Options{})
+	t.Cleanup(func() { kv.Close() })
+	return kv
+}
+
+func factPKCE() (verifier, challenge string) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	verifier = base64.RawURLEncoding.EncodeToString(b[:])
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// signIn signs user in at the IdP's sign-in page (auth code + PKCE, with
+// state and nonce) and redeems the code with redeem. It may run on any
+// goroutine.
+func signIn(srv *devidptest.Server, tenant, user string, scopes []string,
+	redeem func(ctx context.Context, code, verifier string) (confidential.AuthResult, error)) (confidential.AuthResult, error) {
+	verifier, challenge := factPKCE()
+	q := url.Values{
+		"client_id":     {srv.ClientID()},
+		"response_type": {"code"},
+		"redirect_uri":  {factRedirectURI},
+		"scope":         {strings.Join(append([]string{"openid", "profile", "offline_access"}, scopes...), " ")},
+	}
+	state, nonce := "st-"+verifier[:8], "n-"+verifier[:8]
+	u, _ := url.Parse(srv.Authority(tenant) + "/oauth2/v2.0/authorize?" + q.Encode())
+	params, err := srv.SignIn(nil, addLoginParams(u, state, nonce, challenge), user)
+	if err != nil {
+		return confidential.AuthResult{}, err
+	}
+	if params.Get("code") == "" || params.Get("state") != state {
+		return confidential.AuthResult{}, fmt.Errorf("sign-in of %s: state %q, error %q", user, params.Get("state"), params.Get("error_description"))
+	}
+	res, err := redeem(context.Background(), params.Get("code"), verifier)
+	if err != nil {
+		return res, fmt.Errorf("redeem the code of %s: %w", user, err)
+	}
+	return res, nil
+}
+
+// addLoginParams adds to an authorize URL what MSAL Go leaves out: state,
+// nonce and the PKCE challenge (S256).
+func addLoginParams(u *url.URL, state, nonce, challenge string) string {
+	q := u.Query()
+	q.Set("state", state)
+	q.Set("nonce", nonce)
+	q.Set("code_challenge", challenge)
+	q.Set("code_challenge_method", "S256")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func msalRedeem(c confidential.Client, scopes []string) func(context.Context, string, string) (confidential.AuthResult, error) {
+	return func(ctx context.Context, code, verifier string) (confidential.AuthResult, error) {
+		return c.AcquireTokenByAuthCode(ctx, code, factRedirectURI, scopes, confidential.WithChallenge(verifier))
+	}
+}
+
+func tcRedeem(cl *tokencache.Client, scopes []string) func(context.Context, string, string) (confidential.AuthResult, error) {
+	return func(ctx context.Context, code, verifier string) (confidential.AuthResult, error) {
+		return cl.AcquireTokenByAuthCode(ctx, code, factRedirectURI, scopes, confidential.WithChallenge(verifier))
+	}
+}
+
+// factSignIn signs user in and redeems the code with MSAL client c.
+func factSignIn(t testing.TB, srv *devidptest.Server, c confidential.Client, tenant, user string, scopes []string) confidential.AuthResult {
+	t.Helper()
+	res, err := signIn(srv, tenant, user, scopes, msalRedeem(c, scopes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// factSignInTC signs user in through tokencache.
+func factSignInTC(t testing.TB, srv *devidptest.Server, cl *tokencache.Client, tenant, user string, scopes []string) confidential.AuthResult {
+	t.Helper()
+	res, err := signIn(srv, tenant, user, scopes, tcRedeem(cl, scopes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// signInAll signs users in, four at a time, each with a client from
+// redeemer, and returns their home account IDs.
+func signInAll(t testing.TB, srv *devidptest.Server, tenant string, users, scopes []string,
+	redeemer func() func(context.Context, string, string) (confidential.AuthResult, error)) []string {
+	t.Helper()
+	homes := make([]string, len(users))
+	errs := make([]error, len(users))
+	parallel(len(users), 4, func(i int) {
+		res, err := signIn(srv, tenant, users[i], scopes, redeemer())
+		homes[i], errs[i] = res.Account.HomeAccountID, err
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return homes
+}
+
+func silentFor(home string) confidential.AcquireSilentOption {
+	return confidential.WithSilentAccount(confidential.Account{HomeAccountID: home})
+}
+
+// tokenRequests counts the IdP's token requests of a grant ("" for all).
+func tokenRequests(srv *devidptest.Server, grant string) int { return srv.IdP().Count("token", grant) }
+
+const (
+	grantRefresh = "refresh_token"
+	grantApp     = "client_credentials"
+	grantOBO     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+)
+
+// msalCache is the part of MSAL's serialization these tests read.
+type msalCache struct {
+	AccessToken  map[string]msalEntry `json:"AccessToken"`
+	RefreshToken map[string]msalEntry `json:"RefreshToken"`
+	IDToken      map[string]msalEntry `json:"IdToken"`
+	Account      map[string]msalEntry `json:"Account"`
+}
+
+type msalEntry struct {
+	HomeAccountID string `json:"home_account_id"`
+	Secret        string `json:"secret"`
+	Target        string `json:"target"`
+}
+
+func parseMSALCache(t testing.TB, data []byte) msalCache {
+	t.Helper()
+	var c msalCache
+	if err := json.Unmarshal(data, &c); err != nil {
+		t.Fatalf("not an MSAL cache: %v: %.200s", err, data)
+	}
+	return c
+}
+
+// accounts lists the home account IDs a serialized cache holds entries of.
+func (c msalCache) accounts() []string {
+	var ids []string
+	for _, sec := range []map[string]msalEntry{c.AccessToken, c.RefreshToken, c.IDToken, c.Account} {
+		for _, e := range sec {
+			if !slices.Contains(ids, e.HomeAccountID) {
+				ids = append(ids, e.HomeAccountID)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// hasAccessToken reports whether the cache holds access token secret.
+func (c msalCache) hasAccessToken(secret string) bool {
+	for _, e := range c.AccessToken {
+		if e.Secret == secret {
+			return true
+		}
+	}
+	return false
+}
+
+// storedPlain reads key from kv, unsealed with ring when it is not nil.
+func storedPlain(t testing.TB, kv store.KV, ring *seal.Keyring, key string) []byte {
+	t.Helper()
+	data, _, err := kv.Get(context.Background(), key)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	if ring != nil {
+		if data, err = ring.Open(data, key); err != nil {
+			t.Fatalf("open %s: %v", key, err)
+		}
+	}
+	return data
+}
+
+// accessCall is one call MSAL made on its cache accessor.
+type accessCall struct {
+	Op   string // "Replace" or "Export"
+	Key  string // the partition key MSAL named
+	Data []byte // for Export: what MSAL exported
+}
+
+// recordingAccessor wraps an accessor, records every call MSAL makes on it,
+// and can make the n-th Replace or Export fail.
+type recordingAccessor struct {
+	next cache.ExportReplace
+
+	mu          sync.Mutex
+	calls       []accessCall
+	failReplace func(n int) error // n counts Replace calls from 1
+	failExport  func(n int) error
+	nReplace    int
+	nExport     int
+}
+
+func (r *recordingAccessor) Replace(ctx context.Context, u cache.Unmarshaler, hints cache.ReplaceHints) error {
+	r.mu.Lock()
+	r.nReplace++
+	r.calls = append(r.calls, accessCall{Op: "Replace", Key: hints.PartitionKey})
+	fail := r.failReplace
+	n := r.nReplace
+	r.mu.Unlock()
+	if fail != nil {
+		if err := fail(n); err != nil {
+			return err
+		}
+	}
+	return r.next.Replace(ctx, u, hints)
+}
+
+func (r *recordingAccessor) Export(ctx context.Context, m cache.Marshaler, hints cache.ExportHints) error {
+	data, err := m.Marshal()
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.nExport++
+	r.calls = append(r.calls, accessCall{Op: "Export", Key: hints.PartitionKey, Data: data})
+	fail := r.failExport
+	n := r.nExport
+	r.mu.Unlock()
+	if fail != nil {
+		if err := fail(n); err != nil {
+			return err
+		}
+	}
+	return r.next.Export(ctx, m, hints)
+}
+
+// take returns the calls recorded since the last take.
+func (r *recordingAccessor) take() []accessCall {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c := r.calls
+	r.calls = nil
+	return c
+}
+
+func ops(calls []accessCall) string {
+	var s []string
+	for _, c := range calls {
+		s = append(s, c.Op+"("+c.Key+")")
+	}
+	return strings.Join(s, " ")
+}
+
+func exportsOf(calls []accessCall) []accessCall {
+	var out []accessCall
+	for _, c := range calls {
+		if c.Op == "Export" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// capture is an http.RoundTripper in front of the IdP: it records token
+// requests, can refuse requests, and can rewrite token responses.
+type capture struct {
+	next http.RoundTripper
+
+	mu       sync.Mutex
+	requests []string     // every URL asked for
+	forms    []url.Values // token request bodies
+	refuse   func(*http.Request) bool
+	rewrite  func(form url.Values, body []byte) []byte // token responses
+}
+
+func newCapture(next http.RoundTripper) *capture { return &capture{next: next} }
+
+func (c *capture) client() *http.Client { return &http.Client{Transport: c} }
+
+func (c *capture) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.mu.Lock()
+	c.requests = append(c.requests, r.URL.String())
+	refuse, rewrite := c.refuse, c.rewrite
+	c.mu.Unlock()
+	if refuse != nil && refuse(r) {
+		return nil, fmt.Errorf("test transport: refused to reach %s", r.URL.Host)
+	}
+	isToken := r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/token")
+	var form url.Values
+	if isToken && r.Body != nil {
+		body, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		form, _ = url.ParseQuery(string(body))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		c.mu.Lock()
+		c.forms = append(c.forms, form)
+		c.mu.Unlock()
+	}
+	resp, err := c.next.RoundTrip(r)
+	if err != nil || !isToken || rewrite == nil {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	body = rewrite(form, body)
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+func (c *capture) lastForm(t testing.TB) url.Values {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.forms) == 0 {
+		t.Fatal("no token request was made")
+	}
+	return c.forms[len(c.forms)-1]
+}
+
+func (c *capture) urls() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.requests)
+}
+
+// Keep imports used while facts are added one by one.
+var (
+	_ = errors.New
+	_ = atomic.Int64{}
+	_ = time.Second
+	_ devidp.Lifetimes
+)
+
+// ---- fact 1 ----
+
+// manyUsers is the demo directory with n more contoso users, user00@... .
+func manyUsers(t testing.TB, n int) (devidp.Directory, []string) {
+	t.Helper()
+	d, err := devidp.Demo(devidptest.Keys())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for i := range n {
+		name := fmt.Sprintf("user%02d@contoso.onmicrosoft.com", i)
+		d.Users = append(d.Users, devidp.User{Username: name, Tenant: "contoso"})
+		names = append(names, name)
+	}
+	return d, names
+}
+
+// parallel runs f(i) for i in [0, n) on workers goroutines.
+func parallel(n, workers int, f func(i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// silentStorm makes goroutines concurrent callers each ask for perCaller
+// users' tokens (each caller starting at another user), and returns the
+// failures.
+func silentStorm(homes []string, goroutines, perCaller int, call func(home string) error) (calls, failures int, firstErr error) {
+	var failed atomic.Int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range perCaller {
+				if err := call(homes[(g+i)%len(homes)]); err != nil {
+					failed.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return goroutines * perCaller, int(failed.Load()), firstErr
+}
+
+// Fact 1: Replace swaps a client's whole in-memory cache, so one client
+// shared by concurrent callers whose tokens live in different partitions
+// finds another user's cache in place of the caller's and answers "no token
+// found", although every user has a valid token. tokencache never lets two
+// partitions share a client: zero failures.
+func TestMSALFact01SharedClientLosesTokens(t *testing.T) {
+	const users, goroutines = 50, 32
+	dir, names := manyUsers(t, users)
+	srv := devidptest.Start(t, devidptest.WithDirectory(dir))
+	scopes := []string{factScope(srv, "access_as_user")}
+	ctx := context.Background()
+	t0 := time.Now()
+
+	// The users sign in through tokencache, ...
+	kv := newMemKV(t)
+	tc, ring := factCache(t, kv, tokencache.Options{})
+	cl := factTCClient(t, tc, srv, "contoso")
+	homes := signInAll(t, srv, "contoso", names, scopes, func() func(context.Context, string, string) (confidential.AuthResult, error) {
+		return tcRedeem(cl, scopes)
+	})
+	// ... and the naive accessor gets the very same partitions, in clear.
+	naive := newNaiveAccessor(newMemKV(t), "naive:", true)
+	for _, home := range homes {
+		if err := overwrite(ctx, naive.kv, naive.key(home), storedPlain(t, kv, ring, tcUserKey(srv, "contoso", home))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d users signed in in %v", users, time.Since(t0))
+
+	t.Run("naive shared client", func(t *testing.T) {
+		shared := factMSAL(t, srv, "contoso", factSecret(t, srv), confidential.WithCache(naive))
+		before := tokenRequests(srv, "")
+		// Each goroutine asks for 10 users' tokens: enough to show it, fast under -race.
+		calls, failures, firstErr := silentStorm(homes, goroutines, 10, func(home string) error {
+			_, err := shared.AcquireTokenSilent(ctx, scopes, silentFor(home))
+			return err
+		})
+		t.Logf("naive shared client: %d of %d silent calls failed (%.0f%%), first error: %v",
+			failures, calls, 100*float64(failures)/float64(calls), firstErr)
+		if failures == 0 {
+			t.Fatal("a shared client with per-user partitions served every concurrent call: MSAL's Replace no longer swaps the whole cache (fact 1 changed)")
+		}
+		if firstErr == nil || firstErr.Error() != "no token found" {
+			t.Fatalf("failures are %v, want MSAL's \"no token found\"", firstErr)
+		}
+		// A caller can also find another user's cache when it looks for its
+		// access token and its own when it looks for its refresh token: a
+		// needless refresh.
+		t.Logf("naive shared client: %d needless token requests during the storm", tokenRequests(srv, "")-before)
+		// Every user's token is there: one call at a time, all succeed.
+		for _, home := range homes {
+			if _, err := shared.AcquireTokenSilent(ctx, scopes, silentFor(home)); err != nil {
+				t.Fatalf("sequential silent call: %v", err)
+			}
+		}
+	})
+
+	t.Run("tokencache", func(t *testing.T) {
+		before := tokenRequests(srv, "")
+		calls, failures, firstErr := silentStorm(homes, goroutines, len(homes), func(home string) error {
+			res, err := cl.AcquireTokenSilent(ctx, home, scopes)
+			if err == nil && res.Account.HomeAccountID != home {
+				err = fmt.Errorf("asked for %s, got %s's token", home, res.Account.HomeAccountID)
+			}
+			return err
+		})
+		t.Logf("tokencache: %d of %d silent calls failed", failures, calls)
+		if failures != 0 {
+			t.Fatalf("%d of %d silent calls failed; first: %v", failures, calls, firstErr)
+		}
+		if n := tokenRequests(srv, "") - before; n != 0 {
+			t.Fatalf("%d token requests during the storm; every token was valid", n)
+		}
+	})
+}
