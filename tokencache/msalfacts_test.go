@@ -581,3 +581,53 @@ func TestMSALFact01SharedClientLosesTokens(t *testing.T) {
 		}
 	})
 }
+
+// ---- fact 2 ----
+
+// Fact 2: Replace of a partition that does not exist yet must still
+// unmarshal {}: MSAL keeps whatever the client held, and the next Export
+// writes the previous user's tokens under the next user's key. tokencache
+// does, and also refuses a blob that holds another account.
+func TestMSALFact02MissingPartitionMustUnmarshalEmpty(t *testing.T) {
+	srv := devidptest.Start(t)
+	scopes := []string{factScope(srv, "access_as_user")}
+	cred := factSecret(t, srv)
+
+	// One client signs alice in, then bob, each partition new.
+	signInBoth := func(t *testing.T, a *naiveAccessor) (aliceHome, bobHome string) {
+		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
+		aliceHome = factSignIn(t, srv, c, "contoso", alice, scopes).Account.HomeAccountID
+		bobHome = factSignIn(t, srv, c, "contoso", bob, scopes).Account.HomeAccountID
+		return aliceHome, bobHome
+	}
+	t.Run("naive, nothing on miss", func(t *testing.T) {
+		a := newNaiveAccessor(newMemKV(t), "naive:", false)
+		aliceHome, bobHome := signInBoth(t, a)
+		got := parseMSALCache(t, storedPlain(t, a.kv, nil, a.key(bobHome))).accounts()
+		if want := []string{aliceHome, bobHome}; !slices.Equal(got, want) {
+			t.Fatalf("bob's partition holds the accounts %v; want alice's and bob's %v: MSAL no longer leaks the previous partition on a miss (fact 2 changed)", got, want)
+		}
+	})
+	t.Run("naive, {} on miss", func(t *testing.T) {
+		a := newNaiveAccessor(newMemKV(t), "naive:", true)
+		_, bobHome := signInBoth(t, a)
+		if got := parseMSALCache(t, storedPlain(t, a.kv, nil, a.key(bobHome))).accounts(); !slices.Equal(got, []string{bobHome}) {
+			t.Fatalf("bob's partition holds the accounts %v; want only bob's", got)
+		}
+	})
+	t.Run("tokencache", func(t *testing.T) {
+		kv := newMemKV(t)
+		tc, ring := factCache(t, kv, tokencache.Options{})
+		cl := factTCClient(t, tc, srv, "contoso")
+		aliceHome := factSignInTC(t, srv, cl, "contoso", alice, scopes).Account.HomeAccountID
+		bobHome := factSignInTC(t, srv, cl, "contoso", bob, scopes).Account.HomeAccountID
+		for _, home := range []string{aliceHome, bobHome} {
+			if got := parseMSALCache(t, storedPlain(t, kv, ring, tcUserKey(srv, "contoso", home))).accounts(); !slices.Equal(got, []string{home}) {
+				t.Fatalf("%s's partition holds the accounts %v; want only %s", home, got, home)
+			}
+		}
+		if st := tc.Stats(); st.Misses == 0 || st.RefusedForeign != 0 {
+			t.Fatalf("stats %+v: want misses (new partitions) and nothing refused", st)
+		}
+	})
+}
