@@ -19,6 +19,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -630,4 +631,162 @@ func TestMSALFact02MissingPartitionMustUnmarshalEmpty(t *testing.T) {
 			t.Fatalf("stats %+v: want misses (new partitions) and nothing refused", st)
 		}
 	})
+}
+
+// ---- fact 3 ----
+
+// Fact 3: MSAL exports after every token it gets from the network, whether
+// or not the cache changed (ExportHints carries no such flag), and never on
+// a cache hit. An accessor must compare bytes to skip unchanged writes;
+// tokencache does.
+func TestMSALFact03ExportAfterEveryNetworkAcquisition(t *testing.T) {
+	srv := devidptest.Start(t)
+	ctx := context.Background()
+	cred := factSecret(t, srv)
+	appScopes := []string{factScope(srv, ".default")}
+
+	if n := reflectFields(cache.ExportHints{}); !slices.Equal(n, []string{"PartitionKey"}) {
+		t.Fatalf("cache.ExportHints has fields %v; MSAL may now say whether the cache changed (fact 3 changed)", n)
+	}
+
+	// setup is a client recording its accessor's calls, whose transport
+	// answers a client credentials request with the previous response when
+	// replay is set: the IdP returning the same token.
+	type setup struct {
+		c   confidential.Client
+		rec *recordingAccessor
+	}
+	newSetup := func(replay *atomic.Bool) setup {
+		rec := &recordingAccessor{next: newNaiveAccessor(newMemKV(t), "naive:", true)}
+		capt := newCapture(srv.HTTPClient().Transport)
+		var last []byte
+		capt.rewrite = func(form url.Values, body []byte) []byte {
+			if form.Get("grant_type") != grantApp {
+				return body
+			}
+			if replay.Load() && last != nil {
+				return last
+			}
+			last = body
+			return body
+		}
+		return setup{factMSAL(t, srv, "contoso", cred, confidential.WithCache(rec), confidential.WithHTTPClient(capt.client())), rec}
+	}
+
+	t.Run("app token", func(t *testing.T) {
+		// Two network acquisitions within one second give the same bytes
+		// (MSAL stores times in whole seconds); retry if a second boundary
+		// falls between them.
+		for attempt := 0; ; attempt++ {
+			var replay atomic.Bool
+			s := newSetup(&replay)
+			start := time.Now().Unix()
+			before := tokenRequests(srv, grantApp)
+			if _, err := s.c.AcquireTokenByCredential(ctx, appScopes); err != nil {
+				t.Fatal(err)
+			}
+			first := exportsOf(s.rec.take())
+			if _, err := s.c.AcquireTokenByCredential(ctx, appScopes); err != nil {
+				t.Fatal(err)
+			}
+			hit := s.rec.take()
+			replay.Store(true)
+			// Claims make MSAL skip its cache and ask the IdP.
+			if _, err := s.c.AcquireTokenByCredential(ctx, appScopes, confidential.WithClaims(`{"access_token":{"xms_cc":{"values":["cp1"]}}}`)); err != nil {
+				t.Fatal(err)
+			}
+			again := exportsOf(s.rec.take())
+			if n := tokenRequests(srv, grantApp) - before; n != 2 {
+				t.Fatalf("%d token requests, want 2 (the second call a cache hit)", n)
+			}
+			if len(first) != 1 {
+				t.Fatalf("after a network acquisition: %d exports, want 1", len(first))
+			}
+			if len(exportsOf(hit)) != 0 || len(hit) == 0 {
+				t.Fatalf("a cache hit made the calls %s; want Replace only, no Export (fact 3 changed)", ops(hit))
+			}
+			if len(again) != 1 {
+				t.Fatalf("after the second network acquisition: %d exports, want 1", len(again))
+			}
+			if time.Now().Unix() != start {
+				if attempt < 10 {
+					continue
+				}
+				t.Fatal("could not make two token requests within one second")
+			}
+			if !bytes.Equal(first[0].Data, again[0].Data) {
+				t.Fatalf("the same token twice exported different bytes:\n%s\n%s", first[0].Data, again[0].Data)
+			}
+			t.Logf("the IdP's same answer again: MSAL exported %d identical bytes", len(again[0].Data))
+			break
+		}
+	})
+
+	t.Run("user token", func(t *testing.T) {
+		var replay atomic.Bool
+		s := newSetup(&replay)
+		res := factSignIn(t, srv, s.c, "contoso", alice, []string{factScope(srv, "access_as_user")})
+		if e := exportsOf(s.rec.take()); len(e) != 1 {
+			t.Fatalf("sign-in: %d exports, want 1", len(e))
+		}
+		before := tokenRequests(srv, "")
+		if _, err := s.c.AcquireTokenSilent(ctx, []string{factScope(srv, "access_as_user")}, silentFor(res.Account.HomeAccountID)); err != nil {
+			t.Fatal(err)
+		}
+		if calls := s.rec.take(); len(exportsOf(calls)) != 0 || tokenRequests(srv, "") != before {
+			t.Fatalf("a silent hit made the calls %s", ops(calls))
+		}
+		// A scope not cached yet: the refresh token is redeemed, then exported.
+		if _, err := s.c.AcquireTokenSilent(ctx, []string{factScope(srv, "Tasks.Read")}, silentFor(res.Account.HomeAccountID)); err != nil {
+			t.Fatal(err)
+		}
+		if calls := s.rec.take(); len(exportsOf(calls)) != 1 || tokenRequests(srv, grantRefresh) != 1 {
+			t.Fatalf("a silent refresh made the calls %s and %d refreshes; want one Export", ops(calls), tokenRequests(srv, grantRefresh))
+		}
+	})
+
+	t.Run("tokencache skips unchanged writes", func(t *testing.T) {
+		for attempt := 0; ; attempt++ {
+			var replay atomic.Bool
+			capt := newCapture(srv.HTTPClient().Transport)
+			var last []byte
+			capt.rewrite = func(form url.Values, body []byte) []byte {
+				if replay.Load() && last != nil {
+					return last
+				}
+				last = body
+				return body
+			}
+			tc, _ := factCache(t, newMemKV(t), tokencache.Options{})
+			cl, err := tc.NewClient(tokencache.ClientConfig{Authority: srv.Authority("contoso"), ClientID: srv.ClientID(), Credential: cred, HTTPClient: capt.client()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now().Unix()
+			if _, err := cl.AcquireTokenByCredential(ctx, appScopes); err != nil {
+				t.Fatal(err)
+			}
+			replay.Store(true)
+			if _, err := cl.AcquireTokenByCredential(ctx, appScopes, confidential.WithClaims(`{"access_token":{"xms_cc":{"values":["cp1"]}}}`)); err != nil {
+				t.Fatal(err)
+			}
+			if time.Now().Unix() != start && attempt < 10 {
+				continue
+			}
+			if st := tc.Stats(); st.Writes != 1 || st.SkippedWrites != 1 {
+				t.Fatalf("the same token twice: %d writes, %d skipped; want 1 and 1", st.Writes, st.SkippedWrites)
+			}
+			break
+		}
+	})
+}
+
+// reflectFields lists a struct's field names.
+func reflectFields(v any) []string {
+	var names []string
+	rt := reflect.TypeOf(v)
+	for i := range rt.NumField() {
+		names = append(names, rt.Field(i).Name)
+	}
+	return names
 }
