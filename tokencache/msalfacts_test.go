@@ -790,3 +790,88 @@ func reflectFields(v any) []string {
 	}
 	return names
 }
+
+// ---- fact 4 ----
+
+// Fact 4: the partition keys MSAL names: app tokens
+// {clientID}_{tenant}_AppTokenCache, a user's tokens the home account ID
+// uid.utid, on-behalf-of tokens the (padded base64url) SHA-256 of the
+// assertion. RemoveAccount asks for partition "" and never touches the
+// user's: the tokens stay in the store and keep working. tokencache's
+// SignOut deletes them.
+func TestMSALFact04PartitionKeys(t *testing.T) {
+	srv := devidptest.Start(t)
+	ctx := context.Background()
+	cred := factSecret(t, srv)
+	kv := newMemKV(t)
+	rec := &recordingAccessor{next: newNaiveAccessor(kv, "naive:", true)}
+	c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(rec))
+	tenant, _ := srv.IdP().Tenant("contoso")
+	userScopes := []string{factScope(srv, "access_as_user")}
+
+	keysOf := func(what string, calls []accessCall, want string) {
+		t.Helper()
+		if len(calls) == 0 {
+			t.Fatalf("%s: MSAL did not use its cache", what)
+		}
+		for _, call := range calls {
+			if call.Key != want {
+				t.Fatalf("%s: MSAL made the calls %s; want every partition key %q (fact 4 changed)", what, ops(calls), want)
+			}
+		}
+	}
+
+	if _, err := c.AcquireTokenByCredential(ctx, []string{factScope(srv, ".default")}); err != nil {
+		t.Fatal(err)
+	}
+	keysOf("client credentials", rec.take(), srv.ClientID()+"_"+tenant.ID+"_AppTokenCache")
+
+	res := factSignIn(t, srv, c, "contoso", alice, userScopes)
+	home := res.Account.HomeAccountID
+	if want := "a11ce000-0000-4000-8000-00000000a11c." + tenant.ID; home != want {
+		t.Fatalf("home account ID %q, want uid.utid %q", home, want)
+	}
+	keysOf("auth code", rec.take(), home)
+	if _, err := c.AcquireTokenSilent(ctx, userScopes, silentFor(home)); err != nil {
+		t.Fatal(err)
+	}
+	keysOf("silent", rec.take(), home)
+
+	// The call fails (see fact 5); the keys it asked for are what counts here.
+	_, _ = c.AcquireTokenOnBehalfOf(ctx, res.AccessToken, []string{"https://graph.microsoft.com/User.Read"})
+	sum := sha256.Sum256([]byte(res.AccessToken))
+	keysOf("on-behalf-of", rec.take(), base64.URLEncoding.EncodeToString(sum[:]))
+
+	if err := c.RemoveAccount(ctx, res.Account); err != nil {
+		t.Fatal(err)
+	}
+	calls := rec.take()
+	keysOf("RemoveAccount", calls, "")
+	if ops(calls) != "Replace() Export()" {
+		t.Fatalf("RemoveAccount made the calls %s", ops(calls))
+	}
+	// The user's partition is untouched: another replica still serves her.
+	if _, _, err := kv.Get(ctx, "naive:"+home); err != nil {
+		t.Fatalf("after RemoveAccount alice's partition: %v; want it still there", err)
+	}
+	before := tokenRequests(srv, "")
+	other := factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(kv, "naive:", true)))
+	if _, err := other.AcquireTokenSilent(ctx, userScopes, silentFor(home)); err != nil || tokenRequests(srv, "") != before {
+		t.Fatalf("after RemoveAccount, a silent call for alice: %v, %d token requests; want her cached token (fact 4 changed)", err, tokenRequests(srv, "")-before)
+	}
+
+	t.Run("tokencache SignOut", func(t *testing.T) {
+		tc, _ := factCache(t, newMemKV(t), tokencache.Options{})
+		cl := factTCClient(t, tc, srv, "contoso")
+		home := factSignInTC(t, srv, cl, "contoso", alice, userScopes).Account.HomeAccountID
+		if _, err := cl.AcquireTokenSilent(ctx, home, userScopes); err != nil {
+			t.Fatal(err)
+		}
+		if err := cl.SignOut(ctx, home); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.AcquireTokenSilent(ctx, home, userScopes); !errors.Is(err, tokencache.ErrNoToken) {
+			t.Fatalf("after SignOut: %v; want ErrNoToken", err)
+		}
+	})
+}
