@@ -91,6 +91,14 @@ func factCache(t testing.TB, kv store.KV, o tokencache.Options) (*tokencache.Cac
 	return c, ring
 }
 
+// factReplica is another process's Cache over the same store and keys.
+func factReplica(t testing.TB, kv store.KV, ring *seal.Keyring, o tokencache.Options) *tokencache.Cache {
+	t.Helper()
+	c := tokencache.New(kv, ring, o)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func factTCClient(t testing.TB, c *tokencache.Cache, srv *devidptest.Server, tenant string) *tokencache.Client {
 	t.Helper()
 	cl, err := c.NewClient(tokencache.ClientConfig{
@@ -872,6 +880,106 @@ func TestMSALFact04PartitionKeys(t *testing.T) {
 		}
 		if _, err := cl.AcquireTokenSilent(ctx, home, userScopes); !errors.Is(err, tokencache.ErrNoToken) {
 			t.Fatalf("after SignOut: %v; want ErrNoToken", err)
+		}
+	})
+}
+
+// ---- fact 5 ----
+
+// msalUnmarshalErr is what MSAL's on-behalf-of cache (a
+// storage.PartitionedManager) answers to any Unmarshal: its
+// InMemoryContract has no AdditionalFields, which MSAL's own JSON decoder
+// requires.
+const msalUnmarshalErr = "Unmarshal(*storage.InMemoryContract) only supports structs that have the field AdditionalFields"
+
+// Fact 5: on-behalf-of through an external cache is broken in MSAL Go.
+// Measured (worse than upstream issue #455 alone):
+//   - MSAL exports the wrong manager: after an OBO, the partition named by
+//     the assertion's hash receives the client's user cache (the signed-in
+//     user's access, refresh and ID tokens), not the OBO token (#455);
+//   - MSAL's OBO cache cannot Unmarshal anything, so once that partition
+//     exists, or whenever the accessor correctly unmarshals {} for a missing
+//     partition (fact 2), every OBO call fails with msalUnmarshalErr, after
+//     the token request: the fresh token is dropped.
+//
+// tokencache keeps OBO results in its own entries: one token request, then hits.
+func TestMSALFact05OBOThroughExternalCacheIsBroken(t *testing.T) {
+	srv := devidptest.Start(t)
+	ctx := context.Background()
+	cred := factSecret(t, srv)
+	graph := []string{"https://graph.microsoft.com/User.Read"}
+	userScopes := []string{factScope(srv, "access_as_user")}
+
+	t.Run("nothing on miss", func(t *testing.T) {
+		kv := newMemKV(t)
+		a := newNaiveAccessor(kv, "naive:", false)
+		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
+		user := factSignIn(t, srv, c, "contoso", alice, userScopes)
+		sum := sha256.Sum256([]byte(user.AccessToken))
+		oboKey := a.key(base64.URLEncoding.EncodeToString(sum[:]))
+		before := tokenRequests(srv, grantOBO)
+
+		first, err := c.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph)
+		if err != nil {
+			t.Fatalf("first OBO: %v", err)
+		}
+		stored := parseMSALCache(t, storedPlain(t, kv, nil, oboKey))
+		if stored.hasAccessToken(first.AccessToken) {
+			t.Fatal("the OBO partition holds the OBO token: MSAL exports the right manager now (fact 5 changed: upstream #455 fixed)")
+		}
+		if !stored.hasAccessToken(user.AccessToken) || len(stored.RefreshToken) == 0 {
+			t.Fatalf("the OBO partition holds %v; measured: the user's own tokens (the client's user cache)", stored.accounts())
+		}
+		// The same OBO again, on this client or another replica: MSAL reads
+		// the partition into its OBO cache, fails, asks the IdP, fails again.
+		for _, name := range []string{"same client", "another replica"} {
+			cc := c
+			if name != "same client" {
+				cc = factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(kv, "naive:", false)))
+			}
+			n := tokenRequests(srv, grantOBO)
+			_, err := cc.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph)
+			if err == nil || !strings.Contains(err.Error(), msalUnmarshalErr) {
+				t.Fatalf("%s: the OBO again: %v; measured: %q (fact 5 changed)", name, err, msalUnmarshalErr)
+			}
+			if tokenRequests(srv, grantOBO) != n+1 {
+				t.Fatalf("%s: the failed OBO made %d token requests; measured: 1, whose token is dropped", name, tokenRequests(srv, grantOBO)-n)
+			}
+		}
+		t.Logf("3 OBO calls for one assertion: %d token requests, 2 failures", tokenRequests(srv, grantOBO)-before)
+	})
+
+	t.Run("{} on miss", func(t *testing.T) {
+		a := newNaiveAccessor(newMemKV(t), "naive:", true)
+		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
+		user := factSignIn(t, srv, c, "contoso", alice, userScopes)
+		n := tokenRequests(srv, grantOBO)
+		if _, err := c.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph); err == nil || !strings.Contains(err.Error(), msalUnmarshalErr) {
+			t.Fatalf("OBO with a correct accessor: %v; measured: %q (fact 5 changed)", err, msalUnmarshalErr)
+		}
+		if tokenRequests(srv, grantOBO) != n+1 {
+			t.Fatal("the failed OBO made no token request; measured: it fails after getting the token")
+		}
+	})
+
+	t.Run("tokencache", func(t *testing.T) {
+		kv := newMemKV(t)
+		tc, ring := factCache(t, kv, tokencache.Options{})
+		cl := factTCClient(t, tc, srv, "contoso")
+		user := factSignInTC(t, srv, cl, "contoso", alice, userScopes)
+		n := tokenRequests(srv, grantOBO)
+		first, err := cl.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replica := factReplica(t, kv, ring, tokencache.Options{})
+		again, err := factTCClient(t, replica, srv, "contoso").AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.AccessToken != first.AccessToken || tokenRequests(srv, grantOBO) != n+1 || replica.Stats().OBOHits != 1 {
+			t.Fatalf("OBO on two replicas: %d token requests, %d hits, same token %v; want 1, 1, true",
+				tokenRequests(srv, grantOBO)-n, replica.Stats().OBOHits, again.AccessToken == first.AccessToken)
 		}
 	})
 }
