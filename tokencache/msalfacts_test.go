@@ -280,6 +280,19 @@ func (c msalCache) hasAccessToken(secret string) bool {
 	return false
 }
 
+// hasScope reports whether the cache holds an access token whose target
+// includes scope (bare, or with a resource: api://.../scope).
+func (c msalCache) hasScope(scope string) bool {
+	for _, e := range c.AccessToken {
+		for _, s := range strings.Fields(e.Target) {
+			if s == scope || strings.HasSuffix(s, "/"+scope) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // storedPlain reads key from kv, unsealed with ring when it is not nil.
 func storedPlain(t testing.TB, kv store.KV, ring *seal.Keyring, key string) []byte {
 	t.Helper()
@@ -980,6 +993,137 @@ func TestMSALFact05OBOThroughExternalCacheIsBroken(t *testing.T) {
 		if again.AccessToken != first.AccessToken || tokenRequests(srv, grantOBO) != n+1 || replica.Stats().OBOHits != 1 {
 			t.Fatalf("OBO on two replicas: %d token requests, %d hits, same token %v; want 1, 1, true",
 				tokenRequests(srv, grantOBO)-n, replica.Stats().OBOHits, again.AccessToken == first.AccessToken)
+		}
+	})
+}
+
+// ---- fact 6 ----
+
+// barrierKV holds the first n writes of key until all n have arrived, so
+// that n replicas that read the same partition write it "at once".
+type barrierKV struct {
+	store.KV
+	key string
+
+	mu      sync.Mutex
+	n       int
+	release chan struct{}
+}
+
+func newBarrierKV(kv store.KV, key string, n int) *barrierKV {
+	return &barrierKV{KV: kv, key: key, n: n, release: make(chan struct{})}
+}
+
+func (b *barrierKV) CompareAndSet(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
+	if key == b.key {
+		b.mu.Lock()
+		hold := b.n > 0
+		if hold {
+			if b.n--; b.n == 0 {
+				close(b.release)
+			}
+		}
+		b.mu.Unlock()
+		if hold {
+			select {
+			case <-b.release:
+			case <-time.After(10 * time.Second):
+				return 0, errors.New("barrier: the other writer never came")
+			}
+		}
+	}
+	return b.KV.CompareAndSet(ctx, key, version, data, ttl)
+}
+
+// Fact 6: two replicas that refresh one user at the same moment (here: for
+// two different scopes) each write the partition as they read it plus their
+// own new token; without versioning the last writer wins and the other
+// scope's token is lost, to be fetched again. tokencache writes by
+// compare-and-set and merges on conflict: both stay.
+func TestMSALFact06TwoReplicasLoseAWrite(t *testing.T) {
+	srv := devidptest.Start(t)
+	ctx := context.Background()
+	cred := factSecret(t, srv)
+	signInScope := []string{factScope(srv, "access_as_user")}
+	scopeB, scopeC := []string{factScope(srv, "Tasks.Read")}, []string{"User.Read"}
+
+	// race has two replicas ask at once for scopes B and C (each a refresh),
+	// calls between, then has a third replica ask for both; it returns the
+	// token requests the third made.
+	race := func(t *testing.T, b, c, third func(scopes []string) error, between func()) int {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		before := tokenRequests(srv, grantRefresh)
+		wg.Go(func() { errs[0] = b(scopeB) })
+		wg.Go(func() { errs[1] = c(scopeC) })
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+		if n := tokenRequests(srv, grantRefresh) - before; n != 2 {
+			t.Fatalf("the two replicas made %d refreshes, want 2", n)
+		}
+		between()
+		before = tokenRequests(srv, grantRefresh)
+		for _, s := range [][]string{scopeB, scopeC} {
+			if err := third(s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tokenRequests(srv, grantRefresh) - before
+	}
+
+	t.Run("naive", func(t *testing.T) {
+		mem := newMemKV(t)
+		home := factSignIn(t, srv, factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(mem, "naive:", true))),
+			"contoso", alice, signInScope).Account.HomeAccountID
+		kv := newBarrierKV(mem, "naive:"+home, 2)
+		replica := func() func([]string) error {
+			c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(kv, "naive:", true)))
+			return func(s []string) error { _, err := c.AcquireTokenSilent(ctx, s, silentFor(home)); return err }
+		}
+		refetched := race(t, replica(), replica(), replica(), func() {
+			stored := parseMSALCache(t, storedPlain(t, mem, nil, "naive:"+home))
+			b, c := stored.hasScope("Tasks.Read"), stored.hasScope("User.Read")
+			t.Logf("naive: after both refreshes the partition holds a token for Tasks.Read: %v, for User.Read: %v", b, c)
+			if b == c {
+				t.Fatalf("both or neither of the two new tokens stored (%v); measured: the last writer's only (fact 6 changed?)", b)
+			}
+		})
+		if refetched != 1 {
+			t.Fatalf("a third replica refreshed %d times for the two scopes just fetched; measured: 1, the lost write (fact 6 changed?)", refetched)
+		}
+	})
+
+	t.Run("tokencache", func(t *testing.T) {
+		mem := newMemKV(t)
+		tc, ring := factCache(t, mem, tokencache.Options{})
+		home := factSignInTC(t, srv, factTCClient(t, tc, srv, "contoso"), "contoso", alice, signInScope).Account.HomeAccountID
+		kv := newBarrierKV(mem, tcUserKey(srv, "contoso", home), 2)
+		var replicas []*tokencache.Cache
+		replica := func() func([]string) error {
+			c := factReplica(t, kv, ring, tokencache.Options{})
+			replicas = append(replicas, c)
+			cl := factTCClient(t, c, srv, "contoso")
+			return func(s []string) error { _, err := cl.AcquireTokenSilent(ctx, home, s); return err }
+		}
+		refetched := race(t, replica(), replica(), replica(), func() {
+			stored := parseMSALCache(t, storedPlain(t, mem, ring, tcUserKey(srv, "contoso", home)))
+			if !stored.hasScope("Tasks.Read") || !stored.hasScope("User.Read") {
+				t.Fatal("after both refreshes the partition lacks one of the two new tokens")
+			}
+		})
+		if refetched != 0 {
+			t.Fatalf("a third replica refreshed %d times for the two scopes just fetched; want 0", refetched)
+		}
+		var conflicts, merges uint64
+		for _, r := range replicas {
+			conflicts += r.Stats().Conflicts
+			merges += r.Stats().Merges
+		}
+		if conflicts != 1 || merges != 1 {
+			t.Fatalf("%d conflicts and %d merges; want 1 and 1", conflicts, merges)
 		}
 	})
 }
