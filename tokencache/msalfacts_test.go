@@ -1127,3 +1127,144 @@ func TestMSALFact06TwoReplicasLoseAWrite(t *testing.T) {
 		}
 	})
 }
+
+// ---- fact 7 ----
+
+// Fact 7: MSAL treats an access token as expired 5 minutes before it
+// expires: one issued for 300 s or less is not even cached, and the next
+// silent call redeems the refresh token. refresh_in, once past, makes the
+// next silent call refresh proactively. The authority must be exactly
+// https://host/{tenant}, and a host other than Microsoft's needs
+// WithInstanceDiscovery(false): otherwise MSAL asks
+// login.microsoftonline.com about it, which fails wherever that is not
+// reachable. (devidptest.HTTPClient routes that name to devidp, which
+// answers instance discovery for any host: through it, discovery "works".)
+func TestMSALFact07ExpiryMarginRefreshInAndAuthorities(t *testing.T) {
+	ctx := context.Background()
+	srv := devidptest.Start(t)
+	cred := factSecret(t, srv)
+	scopes := []string{factScope(srv, "access_as_user")}
+
+	t.Run("expires_in", func(t *testing.T) {
+		for _, tc := range []struct {
+			life    time.Duration
+			cached  bool
+			refresh int
+		}{
+			{240 * time.Second, false, 1},
+			{300 * time.Second, false, 1},
+			{360 * time.Second, true, 0},
+		} {
+			srv.IdP().SetLifetimes(devidp.Lifetimes{AccessToken: tc.life})
+			a := newNaiveAccessor(newMemKV(t), "naive:", true)
+			c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
+			res := factSignIn(t, srv, c, "contoso", alice, scopes)
+			stored := parseMSALCache(t, storedPlain(t, a.kv, nil, a.key(res.Account.HomeAccountID)))
+			if got := stored.hasAccessToken(res.AccessToken); got != tc.cached {
+				t.Fatalf("expires_in %v: access token cached %v; measured %v (fact 7 changed)", tc.life, got, tc.cached)
+			}
+			before := tokenRequests(srv, grantRefresh)
+			if _, err := c.AcquireTokenSilent(ctx, scopes, silentFor(res.Account.HomeAccountID)); err != nil {
+				t.Fatal(err)
+			}
+			if n := tokenRequests(srv, grantRefresh) - before; n != tc.refresh {
+				t.Fatalf("expires_in %v: the next silent call made %d refreshes; measured %d (fact 7 changed)", tc.life, n, tc.refresh)
+			}
+		}
+	})
+
+	t.Run("refresh_in", func(t *testing.T) {
+		srv.IdP().SetLifetimes(devidp.Lifetimes{AccessToken: time.Hour, RefreshIn: time.Second})
+		c := factMSAL(t, srv, "contoso", cred)
+		res := factSignIn(t, srv, c, "contoso", alice, scopes)
+		refreshOn := time.Now().Add(time.Second)
+		before := tokenRequests(srv, grantRefresh)
+		hit, err := c.AcquireTokenSilent(ctx, scopes, silentFor(res.Account.HomeAccountID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().Before(refreshOn) && (hit.AccessToken != res.AccessToken || tokenRequests(srv, grantRefresh) != before) {
+			t.Fatal("a silent call before refresh_in refreshed")
+		}
+		time.Sleep(time.Until(refreshOn) + 50*time.Millisecond)
+		after, err := c.AcquireTokenSilent(ctx, scopes, silentFor(res.Account.HomeAccountID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tokenRequests(srv, grantRefresh) != before+1 || after.AccessToken == res.AccessToken {
+			t.Fatalf("after refresh_in, an hour before expiry: %d refreshes, new token %v; measured: 1, true (fact 7 changed)",
+				tokenRequests(srv, grantRefresh)-before, after.AccessToken != res.AccessToken)
+		}
+	})
+	srv.IdP().SetLifetimes(devidp.Lifetimes{})
+
+	t.Run("authority form", func(t *testing.T) {
+		host := strings.TrimPrefix(srv.URL, "https://")
+		for _, bad := range []string{"http://" + host + "/" + devidp.DemoContosoID, srv.URL, srv.URL + "/"} {
+			if _, err := confidential.New(bad, srv.ClientID(), cred, confidential.WithHTTPClient(srv.HTTPClient()), confidential.WithInstanceDiscovery(false)); err == nil {
+				t.Fatalf("MSAL accepted the authority %q (fact 7 changed)", bad)
+			}
+		}
+		// A path beyond the tenant is accepted, then used as the tenant's
+		// base: MSAL asks for .../v2.0/v2.0/.well-known/openid-configuration.
+		capt := newCapture(srv.HTTPClient().Transport)
+		c, err := confidential.New(srv.Authority("contoso")+"/v2.0", srv.ClientID(), cred, confidential.WithHTTPClient(capt.client()), confidential.WithInstanceDiscovery(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AcquireTokenByCredential(ctx, []string{factScope(srv, ".default")}); err == nil {
+			t.Fatal("an authority ending in /v2.0 worked (fact 7 changed)")
+		}
+		if u := capt.urls(); len(u) == 0 || !strings.Contains(u[0], "/v2.0/v2.0/.well-known/openid-configuration") {
+			t.Fatalf("MSAL asked for %v", u)
+		}
+	})
+
+	t.Run("instance discovery", func(t *testing.T) {
+		appScopes := []string{factScope(srv, ".default")}
+		onlyDevIdP := func() *capture {
+			capt := newCapture(srv.HTTPClient().Transport)
+			capt.refuse = func(r *http.Request) bool { return "https://"+r.URL.Host != srv.URL }
+			return capt
+		}
+		// On (MSAL's default) with a client that reaches only devidp.
+		capt := onlyDevIdP()
+		c, err := confidential.New(srv.Authority("contoso"), srv.ClientID(), cred, confidential.WithHTTPClient(capt.client()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AcquireTokenByCredential(ctx, appScopes); err == nil {
+			t.Fatal("instance discovery on, Microsoft unreachable: the call worked (fact 7 changed)")
+		}
+		// Measured: MSAL asks twice (it retries), and nothing else.
+		u := capt.urls()
+		for _, u := range u {
+			if !strings.HasPrefix(u, "https://login.microsoftonline.com/common/discovery/instance?") {
+				t.Fatalf("MSAL asked for %s; measured: only Microsoft's instance discovery", u)
+			}
+		}
+		t.Logf("instance discovery on, Microsoft unreachable: %d requests to login.microsoftonline.com, none to devidp", len(u))
+		if len(u) == 0 {
+			t.Fatal("MSAL made no request")
+		}
+		// Off: only devidp is asked.
+		capt = onlyDevIdP()
+		c, err = confidential.New(srv.Authority("contoso"), srv.ClientID(), cred, confidential.WithHTTPClient(capt.client()), confidential.WithInstanceDiscovery(false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AcquireTokenByCredential(ctx, appScopes); err != nil {
+			t.Fatalf("instance discovery off: %v", err)
+		}
+		// On, through devidptest's client that sends Microsoft's name to
+		// devidp: devidp answers discovery for its own host, so it works.
+		before := srv.IdP().Count("instance-discovery", "")
+		c, err = confidential.New(srv.Authority("contoso"), srv.ClientID(), cred, confidential.WithHTTPClient(srv.HTTPClient()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AcquireTokenByCredential(ctx, appScopes); err != nil || srv.IdP().Count("instance-discovery", "") == before {
+			t.Fatalf("instance discovery answered by devidp: %v, %d discovery requests", err, srv.IdP().Count("instance-discovery", "")-before)
+		}
+	})
+}
