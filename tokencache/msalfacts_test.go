@@ -29,6 +29,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/tenantgate/tenantgate/devidp"
 	"github.com/tenantgate/tenantgate/devidp/devidptest"
@@ -1267,4 +1268,77 @@ func TestMSALFact07ExpiryMarginRefreshInAndAuthorities(t *testing.T) {
 			t.Fatalf("instance discovery answered by devidp: %v, %d discovery requests", err, srv.IdP().Count("instance-discovery", "")-before)
 		}
 	})
+}
+
+// ---- fact 8 ----
+
+// Fact 8: MSAL's client assertion (certificate credential) is a PS256 JWT
+// whose header carries x5t#S256, the SHA-256 of the certificate in standard
+// padded base64 (not base64url as RFC 7515 says), and whose aud is the
+// token endpoint it is posted to; iss and sub are the client ID.
+func TestMSALFact08ClientAssertionIsPS256WithX5tS256(t *testing.T) {
+	srv := devidptest.Start(t)
+	certs, key, err := confidential.CertFromPEM(append(srv.CertPEM(), srv.KeyPEM()...), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, err := confidential.NewCredFromCert(certs, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	capt := newCapture(srv.HTTPClient().Transport)
+	c := factMSAL(t, srv, "contoso", cred, confidential.WithHTTPClient(capt.client()))
+	if _, err := c.AcquireTokenByCredential(context.Background(), []string{factScope(srv, ".default")}); err != nil {
+		t.Fatalf("devidp refused MSAL's assertion: %v", err)
+	}
+	form := capt.lastForm(t)
+	if got := form.Get("client_assertion_type"); got != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		t.Fatalf("client_assertion_type %q", got)
+	}
+	jws, err := jose.ParseSigned(form.Get("client_assertion"), []jose.SignatureAlgorithm{jose.PS256, jose.RS256, jose.ES256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := jws.Signatures[0].Header
+	if h.Algorithm != string(jose.PS256) {
+		t.Fatalf("alg %s; measured PS256 (fact 8 changed)", h.Algorithm)
+	}
+	sum := sha256.Sum256(certs[0].Raw)
+	want := base64.StdEncoding.EncodeToString(sum[:])
+	if got, _ := h.ExtraHeaders["x5t#S256"].(string); got != want {
+		t.Fatalf("x5t#S256 %q; measured the padded standard base64 of the certificate's SHA-256, %q (fact 8 changed)", got, want)
+	}
+	if !strings.HasSuffix(want, "=") {
+		t.Fatal("a SHA-256 in padded base64 ends in =")
+	}
+	if _, ok := h.ExtraHeaders["x5t"]; ok {
+		t.Fatal("MSAL sent an x5t (SHA-1) header too")
+	}
+	if _, ok := h.ExtraHeaders["x5c"]; ok {
+		t.Fatal("MSAL sent x5c without WithX5C")
+	}
+	payload, err := jws.Verify(certs[0].PublicKey)
+	if err != nil {
+		t.Fatalf("the assertion does not verify with the certificate's key: %v", err)
+	}
+	var claims struct {
+		Aud      string `json:"aud"`
+		Iss      string `json:"iss"`
+		Sub      string `json:"sub"`
+		Jti      string `json:"jti"`
+		Exp, Nbf int64
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		t.Fatal(err)
+	}
+	tokenEndpoint := srv.Authority("contoso") + "/oauth2/v2.0/token"
+	if claims.Aud != tokenEndpoint || claims.Iss != srv.ClientID() || claims.Sub != srv.ClientID() || claims.Jti == "" {
+		t.Fatalf("claims %+v; measured aud = the token endpoint %s, iss = sub = the client ID", claims, tokenEndpoint)
+	}
+	if d := claims.Exp - claims.Nbf; d != 600 {
+		t.Fatalf("the assertion is valid %d s; measured 600", d)
+	}
+	if u := capt.urls(); u[len(u)-1] != tokenEndpoint {
+		t.Fatalf("posted to %s, not to its aud", u[len(u)-1])
+	}
 }
