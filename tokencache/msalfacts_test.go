@@ -33,9 +33,11 @@ import (
 
 	"github.com/tenantgate/tenantgate/devidp"
 	"github.com/tenantgate/tenantgate/devidp/devidptest"
+	"github.com/tenantgate/tenantgate/internal/redistest"
 	"github.com/tenantgate/tenantgate/seal"
 	"github.com/tenantgate/tenantgate/store"
 	"github.com/tenantgate/tenantgate/store/memstore"
+	"github.com/tenantgate/tenantgate/store/redisstore"
 	"github.com/tenantgate/tenantgate/tokencache"
 )
 
@@ -1341,4 +1343,106 @@ func TestMSALFact08ClientAssertionIsPS256WithX5tS256(t *testing.T) {
 	if u := capt.urls(); u[len(u)-1] != tokenEndpoint {
 		t.Fatalf("posted to %s, not to its aud", u[len(u)-1])
 	}
+}
+
+// ---- fact 9 ----
+
+var errStoreDown = errors.New("test: the store is down")
+
+// Fact 9: when the accessor fails, the MSAL call fails, even after MSAL got
+// a fresh token from the IdP: the token is dropped and the next call asks
+// the IdP again. Client credentials even go to the IdP when Replace fails
+// (the failed cache read is taken for a miss), then fail. tokencache keeps a
+// fresh token when Redis does not answer: the caller gets it, and it is
+// written when Redis is back.
+func TestMSALFact09FailedExportDropsFreshToken(t *testing.T) {
+	srv := devidptest.Start(t)
+	ctx := context.Background()
+	cred := factSecret(t, srv)
+	appScopes := []string{factScope(srv, ".default")}
+
+	t.Run("Export fails", func(t *testing.T) {
+		rec := &recordingAccessor{next: newNaiveAccessor(newMemKV(t), "naive:", true)}
+		rec.failExport = func(int) error { return errStoreDown }
+		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(rec))
+		before := tokenRequests(srv, grantApp)
+		res, err := c.AcquireTokenByCredential(ctx, appScopes)
+		if !errors.Is(err, errStoreDown) || res.AccessToken != "" {
+			t.Fatalf("a failed Export: %v, token returned %v; measured: the call fails, no token (fact 9 changed)", err, res.AccessToken != "")
+		}
+		if tokenRequests(srv, grantApp) != before+1 {
+			t.Fatal("no token request before the failed Export")
+		}
+		rec.mu.Lock()
+		rec.failExport = nil
+		rec.mu.Unlock()
+		if _, err := c.AcquireTokenByCredential(ctx, appScopes); err != nil {
+			t.Fatal(err)
+		}
+		if tokenRequests(srv, grantApp) != before+2 {
+			t.Fatal("the token fetched before the failed Export was served: MSAL kept it (fact 9 changed)")
+		}
+	})
+
+	t.Run("Replace fails", func(t *testing.T) {
+		rec := &recordingAccessor{next: newNaiveAccessor(newMemKV(t), "naive:", true)}
+		rec.failReplace = func(int) error { return errStoreDown }
+		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(rec))
+		before := tokenRequests(srv, grantApp)
+		res, err := c.AcquireTokenByCredential(ctx, appScopes)
+		if !errors.Is(err, errStoreDown) || res.AccessToken != "" {
+			t.Fatalf("a failing Replace: %v, token returned %v; measured: the call fails, no token (fact 9 changed)", err, res.AccessToken != "")
+		}
+		if n := tokenRequests(srv, grantApp) - before; n != 1 {
+			t.Fatalf("%d token requests; measured: 1, made after the failed cache read, its token dropped", n)
+		}
+		t.Logf("client credentials with the cache down: %s, 1 token request, then the error", ops(rec.take()))
+	})
+
+	t.Run("tokencache, Redis paused", func(t *testing.T) {
+		node := redistest.Standalone(t)
+		rs, err := redisstore.New(ctx, redisstore.Options{Addrs: []string{node.Addr}, OpTimeout: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { rs.Close() })
+		t.Cleanup(func() { node.Resume(t) })
+		tc, ring := factCache(t, rs, tokencache.Options{WriteBehindRetry: 50 * time.Millisecond})
+		cl := factTCClient(t, tc, srv, "contoso")
+		scopeA, scopeB := []string{factScope(srv, "access_as_user")}, []string{factScope(srv, "Tasks.Read")}
+		home := factSignInTC(t, srv, cl, "contoso", alice, scopeA).Account.HomeAccountID
+		if _, err := cl.AcquireTokenSilent(ctx, home, scopeA); err != nil {
+			t.Fatal(err)
+		}
+
+		node.Pause(t)
+		before := tokenRequests(srv, grantRefresh)
+		start := time.Now()
+		res, err := cl.AcquireTokenSilent(ctx, home, scopeB)
+		if err != nil || res.AccessToken == "" {
+			t.Fatalf("a refresh while Redis is paused: %v; want the new token", err)
+		}
+		if tokenRequests(srv, grantRefresh) != before+1 {
+			t.Fatal("no refresh")
+		}
+		st := tc.Stats()
+		t.Logf("refresh with Redis paused took %v; stats %+v", time.Since(start).Round(time.Millisecond), st)
+		if st.WriteBehindQueued == 0 || st.WriteBehindPending != 1 {
+			t.Fatalf("stats %+v: want the new state queued", st)
+		}
+
+		node.Resume(t)
+		deadline := time.Now().Add(10 * time.Second)
+		for tc.Stats().WriteBehindPending != 0 || tc.Stats().WriteBehindLanded == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the queued write did not land: %+v", tc.Stats())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		// Another replica is served the token from Redis.
+		again, err := factTCClient(t, factReplica(t, rs, ring, tokencache.Options{}), srv, "contoso").AcquireTokenSilent(ctx, home, scopeB)
+		if err != nil || again.AccessToken != res.AccessToken || tokenRequests(srv, grantRefresh) != before+1 {
+			t.Fatalf("another replica after Redis came back: %v, same token %v, %d refreshes", err, again.AccessToken == res.AccessToken, tokenRequests(srv, grantRefresh)-before)
+		}
+	})
 }
