@@ -462,14 +462,6 @@ func (c *capture) urls() []string {
 	return slices.Clone(c.requests)
 }
 
-// Keep imports used while facts are added one by one.
-var (
-	_ = errors.New
-	_ = atomic.Int64{}
-	_ = time.Second
-	_ devidp.Lifetimes
-)
-
 // ---- fact 1 ----
 
 // manyUsers is the demo directory with n more contoso users, user00@... .
@@ -1445,4 +1437,115 @@ func TestMSALFact09FailedExportDropsFreshToken(t *testing.T) {
 			t.Fatalf("another replica after Redis came back: %v, same token %v, %d refreshes", err, again.AccessToken == res.AccessToken, tokenRequests(srv, grantRefresh)-before)
 		}
 	})
+}
+
+// ---- fact 10 ----
+
+// Fact 10: the confidential client's AuthCodeURL has no state, nonce or
+// PKCE challenge (nor response_mode), and no option can add them: the app
+// adds them to the URL. AcquireTokenByAuthCode sends what WithChallenge
+// gets as code_verifier (the option is misnamed: it takes the verifier),
+// and the IdP checks it. MSAL only base64-decodes the ID token: a forged
+// one is returned as if valid, so the app verifies signature, issuer,
+// audience and nonce itself.
+func TestMSALFact10AuthCodeURLHasNoStateNoncePKCE(t *testing.T) {
+	srv := devidptest.Start(t)
+	ctx := context.Background()
+	scopes := []string{factScope(srv, "access_as_user")}
+	capt := newCapture(srv.HTTPClient().Transport)
+	c := factMSAL(t, srv, "contoso", factSecret(t, srv), confidential.WithHTTPClient(capt.client()))
+
+	authorize, err := c.AuthCodeURL(ctx, srv.ClientID(), factRedirectURI, append([]string{"openid", "profile", "offline_access"}, scopes...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(authorize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var params []string
+	for k := range u.Query() {
+		params = append(params, k)
+	}
+	slices.Sort(params)
+	if want := []string{"client_id", "redirect_uri", "response_type", "scope"}; !slices.Equal(params, want) {
+		t.Fatalf("AuthCodeURL has the parameters %v; measured %v (fact 10 changed)", params, want)
+	}
+	if _, ok := any(confidential.WithChallenge("x")).(confidential.AuthCodeURLOption); ok {
+		t.Fatal("WithChallenge is now an AuthCodeURLOption (fact 10 changed)")
+	}
+
+	// signInAt signs alice in at MSAL's URL with the parameters added.
+	signInAt := func() (code, verifier string) {
+		verifier, challenge := factPKCE()
+		u, _ := url.Parse(authorize)
+		p, err := srv.SignIn(nil, addLoginParams(u, "st-1", "n-1", challenge), alice)
+		if err != nil || p.Get("code") == "" || p.Get("state") != "st-1" {
+			t.Fatalf("sign-in: %v, %v", err, p)
+		}
+		return p.Get("code"), verifier
+	}
+
+	code, _ := signInAt()
+	wrong, _ := factPKCE()
+	if _, err := c.AcquireTokenByAuthCode(ctx, code, factRedirectURI, scopes, confidential.WithChallenge(wrong)); err == nil || !strings.Contains(err.Error(), "AADSTS501481") {
+		t.Fatalf("a wrong verifier: %v; want AADSTS501481", err)
+	}
+	if got := capt.lastForm(t).Get("code_verifier"); got != wrong {
+		t.Fatalf("MSAL sent code_verifier %q, want what WithChallenge got", got)
+	}
+
+	// The right verifier, and an ID token forged on its way back.
+	code, verifier := signInAt()
+	capt.mu.Lock()
+	capt.rewrite = func(form url.Values, body []byte) []byte {
+		if form.Get("grant_type") != "authorization_code" {
+			return body
+		}
+		return forgeIDToken(t, body, map[string]any{"name": "Mallory", "nonce": "not-n-1"})
+	}
+	capt.mu.Unlock()
+	res, err := c.AcquireTokenByAuthCode(ctx, code, factRedirectURI, scopes, confidential.WithChallenge(verifier))
+	if err != nil {
+		t.Fatalf("the right verifier, a forged ID token: %v; measured: MSAL accepts it (fact 10 changed?)", err)
+	}
+	if got := capt.lastForm(t).Get("code_verifier"); got != verifier {
+		t.Fatalf("MSAL sent code_verifier %q, want %q", got, verifier)
+	}
+	if res.IDToken.Name != "Mallory" {
+		t.Fatalf("ID token name %q; measured: MSAL returns the forged claims unverified", res.IDToken.Name)
+	}
+}
+
+// forgeIDToken changes claims in the id_token of a token response, keeping
+// the original signature, which no longer matches.
+func forgeIDToken(t testing.TB, body []byte, claims map[string]any) []byte {
+	var resp map[string]any
+	if err := json.Unmarshal(body, &resp); err != nil {
+		t.Errorf("token response: %v", err)
+		return body
+	}
+	raw, _ := resp["id_token"].(string)
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		t.Errorf("id_token is not a JWS")
+		return body
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var m map[string]any
+	if err == nil {
+		err = json.Unmarshal(payload, &m)
+	}
+	if err != nil {
+		t.Errorf("id_token payload: %v", err)
+		return body
+	}
+	for k, v := range claims {
+		m[k] = v
+	}
+	payload, _ = json.Marshal(m)
+	parts[1] = base64.RawURLEncoding.EncodeToString(payload)
+	resp["id_token"] = strings.Join(parts, ".")
+	out, _ := json.Marshal(resp)
+	return out
 }
