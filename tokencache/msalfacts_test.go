@@ -47,8 +47,8 @@ import (
 const factRedirectURI = "http://localhost:8400/callback"
 
 const (
-	alice = "alice@contoso.onmicrosoft.com"
-	bob   = "bob@contoso.onmicrosoft.com"
+	factAlice = "alice@contoso.onmicrosoft.com"
+	factBob   = "bob@contoso.onmicrosoft.com"
 )
 
 func factScope(srv *devidptest.Server, name string) string {
@@ -120,7 +120,7 @@ func tcUserKey(srv *devidptest.Server, tenant, home string) string {
 	return "tg1:tc:" + srv.ClientID() + ":" + id.ID + ":u:" + home
 }
 
-func newMemKV(t testing.TB) *memstore.Store {
+func factMemKV(t testing.TB) *memstore.Store {
 	kv := memstore.New(memstore.Options{})
 	t.Cleanup(func() { kv.Close() })
 	return kv
@@ -134,10 +134,10 @@ func factPKCE() (verifier, challenge string) {
 	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// signIn signs user in at the IdP's sign-in page (auth code + PKCE, with
+// factSignInWith signs user in at the IdP's sign-in page (auth code + PKCE, with
 // state and nonce) through browser (nil: a new one) and redeems the code
 // with redeem. It may run on any goroutine.
-func signIn(srv *devidptest.Server, browser *http.Client, tenant, user string, scopes []string,
+func factSignInWith(srv *devidptest.Server, browser *http.Client, tenant, user string, scopes []string,
 	redeem func(ctx context.Context, code, verifier string) (confidential.AuthResult, error)) (confidential.AuthResult, error) {
 	verifier, challenge := factPKCE()
 	q := url.Values{
@@ -189,7 +189,7 @@ func tcRedeem(cl *tokencache.Client, scopes []string) func(context.Context, stri
 // factSignIn signs user in and redeems the code with MSAL client c.
 func factSignIn(t testing.TB, srv *devidptest.Server, c confidential.Client, tenant, user string, scopes []string) confidential.AuthResult {
 	t.Helper()
-	res, err := signIn(srv, nil, tenant, user, scopes, msalRedeem(c, scopes))
+	res, err := factSignInWith(srv, nil, tenant, user, scopes, msalRedeem(c, scopes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func factSignIn(t testing.TB, srv *devidptest.Server, c confidential.Client, ten
 // factSignInTC signs user in through tokencache.
 func factSignInTC(t testing.TB, srv *devidptest.Server, cl *tokencache.Client, tenant, user string, scopes []string) confidential.AuthResult {
 	t.Helper()
-	res, err := signIn(srv, nil, tenant, user, scopes, tcRedeem(cl, scopes))
+	res, err := factSignInWith(srv, nil, tenant, user, scopes, tcRedeem(cl, scopes))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,8 +216,8 @@ func signInAll(t testing.TB, srv *devidptest.Server, tenant string, users, scope
 	// One browser, without cookies, reusing its TLS connections.
 	browser := srv.Browser()
 	browser.Jar = nil
-	parallel(len(users), 4, func(i int) {
-		res, err := signIn(srv, browser, tenant, users[i], scopes, redeemer())
+	factParallel(len(users), 4, func(i int) {
+		res, err := factSignInWith(srv, browser, tenant, users[i], scopes, redeemer())
 		homes[i], errs[i] = res.Account.HomeAccountID, err
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -226,17 +226,19 @@ func signInAll(t testing.TB, srv *devidptest.Server, tenant string, users, scope
 	return homes
 }
 
-func silentFor(home string) confidential.AcquireSilentOption {
+func factSilentFor(home string) confidential.AcquireSilentOption {
 	return confidential.WithSilentAccount(confidential.Account{HomeAccountID: home})
 }
 
-// tokenRequests counts the IdP's token requests of a grant ("" for all).
-func tokenRequests(srv *devidptest.Server, grant string) int { return srv.IdP().Count("token", grant) }
+// factTokenRequests counts the IdP's token requests of a grant ("" for all).
+func factTokenRequests(srv *devidptest.Server, grant string) int {
+	return srv.IdP().Count("token", grant)
+}
 
 const (
-	grantRefresh = "refresh_token"
-	grantApp     = "client_credentials"
-	grantOBO     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	factGrantRefresh = "refresh_token"
+	factGrantApp     = "client_credentials"
+	factGrantOBO     = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
 
 // msalCache is the part of MSAL's serialization these tests read.
@@ -314,8 +316,8 @@ func storedPlain(t testing.TB, kv store.KV, ring *seal.Keyring, key string) []by
 	return data
 }
 
-// accessCall is one call MSAL made on its cache accessor.
-type accessCall struct {
+// factAccessCall is one call MSAL made on its cache accessor.
+type factAccessCall struct {
 	Op   string // "Replace" or "Export"
 	Key  string // the partition key MSAL named
 	Data []byte // for Export: what MSAL exported
@@ -327,7 +329,7 @@ type recordingAccessor struct {
 	next cache.ExportReplace
 
 	mu          sync.Mutex
-	calls       []accessCall
+	calls       []factAccessCall
 	failReplace func(n int) error // n counts Replace calls from 1
 	failExport  func(n int) error
 	nReplace    int
@@ -337,7 +339,7 @@ type recordingAccessor struct {
 func (r *recordingAccessor) Replace(ctx context.Context, u cache.Unmarshaler, hints cache.ReplaceHints) error {
 	r.mu.Lock()
 	r.nReplace++
-	r.calls = append(r.calls, accessCall{Op: "Replace", Key: hints.PartitionKey})
+	r.calls = append(r.calls, factAccessCall{Op: "Replace", Key: hints.PartitionKey})
 	fail := r.failReplace
 	n := r.nReplace
 	r.mu.Unlock()
@@ -356,7 +358,7 @@ func (r *recordingAccessor) Export(ctx context.Context, m cache.Marshaler, hints
 	}
 	r.mu.Lock()
 	r.nExport++
-	r.calls = append(r.calls, accessCall{Op: "Export", Key: hints.PartitionKey, Data: data})
+	r.calls = append(r.calls, factAccessCall{Op: "Export", Key: hints.PartitionKey, Data: data})
 	fail := r.failExport
 	n := r.nExport
 	r.mu.Unlock()
@@ -369,7 +371,7 @@ func (r *recordingAccessor) Export(ctx context.Context, m cache.Marshaler, hints
 }
 
 // take returns the calls recorded since the last take.
-func (r *recordingAccessor) take() []accessCall {
+func (r *recordingAccessor) take() []factAccessCall {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	c := r.calls
@@ -377,7 +379,7 @@ func (r *recordingAccessor) take() []accessCall {
 	return c
 }
 
-func ops(calls []accessCall) string {
+func factOps(calls []factAccessCall) string {
 	var s []string
 	for _, c := range calls {
 		s = append(s, c.Op+"("+c.Key+")")
@@ -385,8 +387,8 @@ func ops(calls []accessCall) string {
 	return strings.Join(s, " ")
 }
 
-func exportsOf(calls []accessCall) []accessCall {
-	var out []accessCall
+func factExports(calls []factAccessCall) []factAccessCall {
+	var out []factAccessCall
 	for _, c := range calls {
 		if c.Op == "Export" {
 			out = append(out, c)
@@ -395,9 +397,9 @@ func exportsOf(calls []accessCall) []accessCall {
 	return out
 }
 
-// capture is an http.RoundTripper in front of the IdP: it records token
+// factTransport is an http.RoundTripper in front of the IdP: it records token
 // requests, can refuse requests, and can rewrite token responses.
-type capture struct {
+type factTransport struct {
 	next http.RoundTripper
 
 	mu       sync.Mutex
@@ -407,11 +409,11 @@ type capture struct {
 	rewrite  func(form url.Values, body []byte) []byte // token responses
 }
 
-func newCapture(next http.RoundTripper) *capture { return &capture{next: next} }
+func newFactTransport(next http.RoundTripper) *factTransport { return &factTransport{next: next} }
 
-func (c *capture) client() *http.Client { return &http.Client{Transport: c} }
+func (c *factTransport) client() *http.Client { return &http.Client{Transport: c} }
 
-func (c *capture) RoundTrip(r *http.Request) (*http.Response, error) {
+func (c *factTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c.mu.Lock()
 	c.requests = append(c.requests, r.URL.String())
 	refuse, rewrite := c.refuse, c.rewrite
@@ -449,7 +451,7 @@ func (c *capture) RoundTrip(r *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (c *capture) lastForm(t testing.TB) url.Values {
+func (c *factTransport) lastForm(t testing.TB) url.Values {
 	t.Helper()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -459,7 +461,7 @@ func (c *capture) lastForm(t testing.TB) url.Values {
 	return c.forms[len(c.forms)-1]
 }
 
-func (c *capture) urls() []string {
+func (c *factTransport) urls() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return slices.Clone(c.requests)
@@ -467,8 +469,8 @@ func (c *capture) urls() []string {
 
 // ---- fact 1 ----
 
-// manyUsers is the demo directory with n more contoso users, user00@... .
-func manyUsers(t testing.TB, n int) (devidp.Directory, []string) {
+// factManyUsers is the demo directory with n more contoso users, user00@... .
+func factManyUsers(t testing.TB, n int) (devidp.Directory, []string) {
 	t.Helper()
 	d, err := devidp.Demo(devidptest.Keys())
 	if err != nil {
@@ -483,8 +485,8 @@ func manyUsers(t testing.TB, n int) (devidp.Directory, []string) {
 	return d, names
 }
 
-// parallel runs f(i) for i in [0, n) on workers goroutines.
-func parallel(n, workers int, f func(i int)) {
+// factParallel runs f(i) for i in [0, n) on workers goroutines.
+func factParallel(n, workers int, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
@@ -501,10 +503,10 @@ func parallel(n, workers int, f func(i int)) {
 	wg.Wait()
 }
 
-// silentStorm makes goroutines concurrent callers each ask for perCaller
+// factSilentStorm makes goroutines concurrent callers each ask for perCaller
 // users' tokens (each caller starting at another user), and returns the
 // failures.
-func silentStorm(homes []string, goroutines, perCaller int, call func(home string) error) (calls, failures int, firstErr error) {
+func factSilentStorm(homes []string, goroutines, perCaller int, call func(home string) error) (calls, failures int, firstErr error) {
 	var failed atomic.Int64
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -533,21 +535,21 @@ func silentStorm(homes []string, goroutines, perCaller int, call func(home strin
 // partitions share a client: zero failures.
 func TestMSALFact01SharedClientLosesTokens(t *testing.T) {
 	const users, goroutines = 50, 32
-	dir, names := manyUsers(t, users)
+	dir, names := factManyUsers(t, users)
 	srv := devidptest.Start(t, devidptest.WithDirectory(dir))
 	scopes := []string{factScope(srv, "access_as_user")}
 	ctx := context.Background()
 	t0 := time.Now()
 
 	// The users sign in through tokencache, ...
-	kv := newMemKV(t)
+	kv := factMemKV(t)
 	tc, ring := factCache(t, kv, tokencache.Options{})
 	cl := factTCClient(t, tc, srv, "contoso")
 	homes := signInAll(t, srv, "contoso", names, scopes, func() func(context.Context, string, string) (confidential.AuthResult, error) {
 		return tcRedeem(cl, scopes)
 	})
 	// ... and the naive accessor gets the very same partitions, in clear.
-	naive := newNaiveAccessor(newMemKV(t), "naive:", true)
+	naive := newNaiveAccessor(factMemKV(t), "naive:", true)
 	for _, home := range homes {
 		if err := overwrite(ctx, naive.kv, naive.key(home), storedPlain(t, kv, ring, tcUserKey(srv, "contoso", home))); err != nil {
 			t.Fatal(err)
@@ -557,10 +559,10 @@ func TestMSALFact01SharedClientLosesTokens(t *testing.T) {
 
 	t.Run("naive shared client", func(t *testing.T) {
 		shared := factMSAL(t, srv, "contoso", factSecret(t, srv), confidential.WithCache(naive))
-		before := tokenRequests(srv, "")
+		before := factTokenRequests(srv, "")
 		// Each goroutine asks for 10 users' tokens: enough to show it, fast under -race.
-		calls, failures, firstErr := silentStorm(homes, goroutines, 10, func(home string) error {
-			_, err := shared.AcquireTokenSilent(ctx, scopes, silentFor(home))
+		calls, failures, firstErr := factSilentStorm(homes, goroutines, 10, func(home string) error {
+			_, err := shared.AcquireTokenSilent(ctx, scopes, factSilentFor(home))
 			return err
 		})
 		t.Logf("naive shared client: %d of %d silent calls failed (%.0f%%), first error: %v",
@@ -574,18 +576,18 @@ func TestMSALFact01SharedClientLosesTokens(t *testing.T) {
 		// A caller can also find another user's cache when it looks for its
 		// access token and its own when it looks for its refresh token: a
 		// needless refresh.
-		t.Logf("naive shared client: %d needless token requests during the storm", tokenRequests(srv, "")-before)
+		t.Logf("naive shared client: %d needless token requests during the storm", factTokenRequests(srv, "")-before)
 		// Every user's token is there: one call at a time, all succeed.
 		for _, home := range homes {
-			if _, err := shared.AcquireTokenSilent(ctx, scopes, silentFor(home)); err != nil {
+			if _, err := shared.AcquireTokenSilent(ctx, scopes, factSilentFor(home)); err != nil {
 				t.Fatalf("sequential silent call: %v", err)
 			}
 		}
 	})
 
 	t.Run("tokencache", func(t *testing.T) {
-		before := tokenRequests(srv, "")
-		calls, failures, firstErr := silentStorm(homes, goroutines, len(homes), func(home string) error {
+		before := factTokenRequests(srv, "")
+		calls, failures, firstErr := factSilentStorm(homes, goroutines, len(homes), func(home string) error {
 			res, err := cl.AcquireTokenSilent(ctx, home, scopes)
 			if err == nil && res.Account.HomeAccountID != home {
 				err = fmt.Errorf("asked for %s, got %s's token", home, res.Account.HomeAccountID)
@@ -596,7 +598,7 @@ func TestMSALFact01SharedClientLosesTokens(t *testing.T) {
 		if failures != 0 {
 			t.Fatalf("%d of %d silent calls failed; first: %v", failures, calls, firstErr)
 		}
-		if n := tokenRequests(srv, "") - before; n != 0 {
+		if n := factTokenRequests(srv, "") - before; n != 0 {
 			t.Fatalf("%d token requests during the storm; every token was valid", n)
 		}
 	})
@@ -617,12 +619,12 @@ func TestMSALFact02MissingPartitionMustUnmarshalEmpty(t *testing.T) {
 	// One client signs alice in, then bob, each partition new.
 	signInBoth := func(t *testing.T, a *naiveAccessor) (aliceHome, bobHome string) {
 		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
-		aliceHome = factSignIn(t, srv, c, "contoso", alice, scopes).Account.HomeAccountID
-		bobHome = factSignIn(t, srv, c, "contoso", bob, scopes).Account.HomeAccountID
+		aliceHome = factSignIn(t, srv, c, "contoso", factAlice, scopes).Account.HomeAccountID
+		bobHome = factSignIn(t, srv, c, "contoso", factBob, scopes).Account.HomeAccountID
 		return aliceHome, bobHome
 	}
 	t.Run("naive, nothing on miss", func(t *testing.T) {
-		a := newNaiveAccessor(newMemKV(t), "naive:", false)
+		a := newNaiveAccessor(factMemKV(t), "naive:", false)
 		aliceHome, bobHome := signInBoth(t, a)
 		got := parseMSALCache(t, storedPlain(t, a.kv, nil, a.key(bobHome))).accounts()
 		if want := []string{aliceHome, bobHome}; !slices.Equal(got, want) {
@@ -630,18 +632,18 @@ func TestMSALFact02MissingPartitionMustUnmarshalEmpty(t *testing.T) {
 		}
 	})
 	t.Run("naive, {} on miss", func(t *testing.T) {
-		a := newNaiveAccessor(newMemKV(t), "naive:", true)
+		a := newNaiveAccessor(factMemKV(t), "naive:", true)
 		_, bobHome := signInBoth(t, a)
 		if got := parseMSALCache(t, storedPlain(t, a.kv, nil, a.key(bobHome))).accounts(); !slices.Equal(got, []string{bobHome}) {
 			t.Fatalf("bob's partition holds the accounts %v; want only bob's", got)
 		}
 	})
 	t.Run("tokencache", func(t *testing.T) {
-		kv := newMemKV(t)
+		kv := factMemKV(t)
 		tc, ring := factCache(t, kv, tokencache.Options{})
 		cl := factTCClient(t, tc, srv, "contoso")
-		aliceHome := factSignInTC(t, srv, cl, "contoso", alice, scopes).Account.HomeAccountID
-		bobHome := factSignInTC(t, srv, cl, "contoso", bob, scopes).Account.HomeAccountID
+		aliceHome := factSignInTC(t, srv, cl, "contoso", factAlice, scopes).Account.HomeAccountID
+		bobHome := factSignInTC(t, srv, cl, "contoso", factBob, scopes).Account.HomeAccountID
 		for _, home := range []string{aliceHome, bobHome} {
 			if got := parseMSALCache(t, storedPlain(t, kv, ring, tcUserKey(srv, "contoso", home))).accounts(); !slices.Equal(got, []string{home}) {
 				t.Fatalf("%s's partition holds the accounts %v; want only %s", home, got, home)
@@ -678,11 +680,11 @@ func TestMSALFact03ExportAfterEveryNetworkAcquisition(t *testing.T) {
 		rec *recordingAccessor
 	}
 	newSetup := func(replay *atomic.Bool) setup {
-		rec := &recordingAccessor{next: newNaiveAccessor(newMemKV(t), "naive:", true)}
-		capt := newCapture(srv.HTTPClient().Transport)
+		rec := &recordingAccessor{next: newNaiveAccessor(factMemKV(t), "naive:", true)}
+		capt := newFactTransport(srv.HTTPClient().Transport)
 		var last []byte
 		capt.rewrite = func(form url.Values, body []byte) []byte {
-			if form.Get("grant_type") != grantApp {
+			if form.Get("grant_type") != factGrantApp {
 				return body
 			}
 			if replay.Load() && last != nil {
@@ -702,11 +704,11 @@ func TestMSALFact03ExportAfterEveryNetworkAcquisition(t *testing.T) {
 			var replay atomic.Bool
 			s := newSetup(&replay)
 			start := time.Now().Unix()
-			before := tokenRequests(srv, grantApp)
+			before := factTokenRequests(srv, factGrantApp)
 			if _, err := s.c.AcquireTokenByCredential(ctx, appScopes); err != nil {
 				t.Fatal(err)
 			}
-			first := exportsOf(s.rec.take())
+			first := factExports(s.rec.take())
 			if _, err := s.c.AcquireTokenByCredential(ctx, appScopes); err != nil {
 				t.Fatal(err)
 			}
@@ -716,15 +718,15 @@ func TestMSALFact03ExportAfterEveryNetworkAcquisition(t *testing.T) {
 			if _, err := s.c.AcquireTokenByCredential(ctx, appScopes, confidential.WithClaims(`{"access_token":{"xms_cc":{"values":["cp1"]}}}`)); err != nil {
 				t.Fatal(err)
 			}
-			again := exportsOf(s.rec.take())
-			if n := tokenRequests(srv, grantApp) - before; n != 2 {
+			again := factExports(s.rec.take())
+			if n := factTokenRequests(srv, factGrantApp) - before; n != 2 {
 				t.Fatalf("%d token requests, want 2 (the second call a cache hit)", n)
 			}
 			if len(first) != 1 {
 				t.Fatalf("after a network acquisition: %d exports, want 1", len(first))
 			}
-			if len(exportsOf(hit)) != 0 || len(hit) == 0 {
-				t.Fatalf("a cache hit made the calls %s; want Replace only, no Export (fact 3 changed)", ops(hit))
+			if len(factExports(hit)) != 0 || len(hit) == 0 {
+				t.Fatalf("a cache hit made the calls %s; want Replace only, no Export (fact 3 changed)", factOps(hit))
 			}
 			if len(again) != 1 {
 				t.Fatalf("after the second network acquisition: %d exports, want 1", len(again))
@@ -746,30 +748,30 @@ func TestMSALFact03ExportAfterEveryNetworkAcquisition(t *testing.T) {
 	t.Run("user token", func(t *testing.T) {
 		var replay atomic.Bool
 		s := newSetup(&replay)
-		res := factSignIn(t, srv, s.c, "contoso", alice, []string{factScope(srv, "access_as_user")})
-		if e := exportsOf(s.rec.take()); len(e) != 1 {
+		res := factSignIn(t, srv, s.c, "contoso", factAlice, []string{factScope(srv, "access_as_user")})
+		if e := factExports(s.rec.take()); len(e) != 1 {
 			t.Fatalf("sign-in: %d exports, want 1", len(e))
 		}
-		before := tokenRequests(srv, "")
-		if _, err := s.c.AcquireTokenSilent(ctx, []string{factScope(srv, "access_as_user")}, silentFor(res.Account.HomeAccountID)); err != nil {
+		before := factTokenRequests(srv, "")
+		if _, err := s.c.AcquireTokenSilent(ctx, []string{factScope(srv, "access_as_user")}, factSilentFor(res.Account.HomeAccountID)); err != nil {
 			t.Fatal(err)
 		}
-		if calls := s.rec.take(); len(exportsOf(calls)) != 0 || tokenRequests(srv, "") != before {
-			t.Fatalf("a silent hit made the calls %s", ops(calls))
+		if calls := s.rec.take(); len(factExports(calls)) != 0 || factTokenRequests(srv, "") != before {
+			t.Fatalf("a silent hit made the calls %s", factOps(calls))
 		}
 		// A scope not cached yet: the refresh token is redeemed, then exported.
-		if _, err := s.c.AcquireTokenSilent(ctx, []string{factScope(srv, "Tasks.Read")}, silentFor(res.Account.HomeAccountID)); err != nil {
+		if _, err := s.c.AcquireTokenSilent(ctx, []string{factScope(srv, "Tasks.Read")}, factSilentFor(res.Account.HomeAccountID)); err != nil {
 			t.Fatal(err)
 		}
-		if calls := s.rec.take(); len(exportsOf(calls)) != 1 || tokenRequests(srv, grantRefresh) != 1 {
-			t.Fatalf("a silent refresh made the calls %s and %d refreshes; want one Export", ops(calls), tokenRequests(srv, grantRefresh))
+		if calls := s.rec.take(); len(factExports(calls)) != 1 || factTokenRequests(srv, factGrantRefresh) != 1 {
+			t.Fatalf("a silent refresh made the calls %s and %d refreshes; want one Export", factOps(calls), factTokenRequests(srv, factGrantRefresh))
 		}
 	})
 
 	t.Run("tokencache skips unchanged writes", func(t *testing.T) {
 		for attempt := 0; ; attempt++ {
 			var replay atomic.Bool
-			capt := newCapture(srv.HTTPClient().Transport)
+			capt := newFactTransport(srv.HTTPClient().Transport)
 			var last []byte
 			capt.rewrite = func(form url.Values, body []byte) []byte {
 				if replay.Load() && last != nil {
@@ -778,7 +780,7 @@ func TestMSALFact03ExportAfterEveryNetworkAcquisition(t *testing.T) {
 				last = body
 				return body
 			}
-			tc, _ := factCache(t, newMemKV(t), tokencache.Options{})
+			tc, _ := factCache(t, factMemKV(t), tokencache.Options{})
 			cl, err := tc.NewClient(tokencache.ClientConfig{Authority: srv.Authority("contoso"), ClientID: srv.ClientID(), Credential: cred, HTTPClient: capt.client()})
 			if err != nil {
 				t.Fatal(err)
@@ -825,20 +827,20 @@ func TestMSALFact04PartitionKeys(t *testing.T) {
 	srv := devidptest.Start(t)
 	ctx := context.Background()
 	cred := factSecret(t, srv)
-	kv := newMemKV(t)
+	kv := factMemKV(t)
 	rec := &recordingAccessor{next: newNaiveAccessor(kv, "naive:", true)}
 	c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(rec))
 	tenant, _ := srv.IdP().Tenant("contoso")
 	userScopes := []string{factScope(srv, "access_as_user")}
 
-	keysOf := func(what string, calls []accessCall, want string) {
+	keysOf := func(what string, calls []factAccessCall, want string) {
 		t.Helper()
 		if len(calls) == 0 {
 			t.Fatalf("%s: MSAL did not use its cache", what)
 		}
 		for _, call := range calls {
 			if call.Key != want {
-				t.Fatalf("%s: MSAL made the calls %s; want every partition key %q (fact 4 changed)", what, ops(calls), want)
+				t.Fatalf("%s: MSAL made the calls %s; want every partition key %q (fact 4 changed)", what, factOps(calls), want)
 			}
 		}
 	}
@@ -848,13 +850,13 @@ func TestMSALFact04PartitionKeys(t *testing.T) {
 	}
 	keysOf("client credentials", rec.take(), srv.ClientID()+"_"+tenant.ID+"_AppTokenCache")
 
-	res := factSignIn(t, srv, c, "contoso", alice, userScopes)
+	res := factSignIn(t, srv, c, "contoso", factAlice, userScopes)
 	home := res.Account.HomeAccountID
 	if want := "a11ce000-0000-4000-8000-00000000a11c." + tenant.ID; home != want {
 		t.Fatalf("home account ID %q, want uid.utid %q", home, want)
 	}
 	keysOf("auth code", rec.take(), home)
-	if _, err := c.AcquireTokenSilent(ctx, userScopes, silentFor(home)); err != nil {
+	if _, err := c.AcquireTokenSilent(ctx, userScopes, factSilentFor(home)); err != nil {
 		t.Fatal(err)
 	}
 	keysOf("silent", rec.take(), home)
@@ -869,23 +871,23 @@ func TestMSALFact04PartitionKeys(t *testing.T) {
 	}
 	calls := rec.take()
 	keysOf("RemoveAccount", calls, "")
-	if ops(calls) != "Replace() Export()" {
-		t.Fatalf("RemoveAccount made the calls %s", ops(calls))
+	if factOps(calls) != "Replace() Export()" {
+		t.Fatalf("RemoveAccount made the calls %s", factOps(calls))
 	}
 	// The user's partition is untouched: another replica still serves her.
 	if _, _, err := kv.Get(ctx, "naive:"+home); err != nil {
 		t.Fatalf("after RemoveAccount alice's partition: %v; want it still there", err)
 	}
-	before := tokenRequests(srv, "")
+	before := factTokenRequests(srv, "")
 	other := factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(kv, "naive:", true)))
-	if _, err := other.AcquireTokenSilent(ctx, userScopes, silentFor(home)); err != nil || tokenRequests(srv, "") != before {
-		t.Fatalf("after RemoveAccount, a silent call for alice: %v, %d token requests; want her cached token (fact 4 changed)", err, tokenRequests(srv, "")-before)
+	if _, err := other.AcquireTokenSilent(ctx, userScopes, factSilentFor(home)); err != nil || factTokenRequests(srv, "") != before {
+		t.Fatalf("after RemoveAccount, a silent call for alice: %v, %d token requests; want her cached token (fact 4 changed)", err, factTokenRequests(srv, "")-before)
 	}
 
 	t.Run("tokencache SignOut", func(t *testing.T) {
-		tc, _ := factCache(t, newMemKV(t), tokencache.Options{})
+		tc, _ := factCache(t, factMemKV(t), tokencache.Options{})
 		cl := factTCClient(t, tc, srv, "contoso")
-		home := factSignInTC(t, srv, cl, "contoso", alice, userScopes).Account.HomeAccountID
+		home := factSignInTC(t, srv, cl, "contoso", factAlice, userScopes).Account.HomeAccountID
 		if _, err := cl.AcquireTokenSilent(ctx, home, userScopes); err != nil {
 			t.Fatal(err)
 		}
@@ -926,13 +928,13 @@ func TestMSALFact05OBOThroughExternalCacheIsBroken(t *testing.T) {
 	userScopes := []string{factScope(srv, "access_as_user")}
 
 	t.Run("nothing on miss", func(t *testing.T) {
-		kv := newMemKV(t)
+		kv := factMemKV(t)
 		a := newNaiveAccessor(kv, "naive:", false)
 		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
-		user := factSignIn(t, srv, c, "contoso", alice, userScopes)
+		user := factSignIn(t, srv, c, "contoso", factAlice, userScopes)
 		sum := sha256.Sum256([]byte(user.AccessToken))
 		oboKey := a.key(base64.URLEncoding.EncodeToString(sum[:]))
-		before := tokenRequests(srv, grantOBO)
+		before := factTokenRequests(srv, factGrantOBO)
 
 		first, err := c.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph)
 		if err != nil {
@@ -952,37 +954,37 @@ func TestMSALFact05OBOThroughExternalCacheIsBroken(t *testing.T) {
 			if name != "same client" {
 				cc = factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(kv, "naive:", false)))
 			}
-			n := tokenRequests(srv, grantOBO)
+			n := factTokenRequests(srv, factGrantOBO)
 			_, err := cc.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph)
 			if err == nil || !strings.Contains(err.Error(), msalUnmarshalErr) {
 				t.Fatalf("%s: the OBO again: %v; measured: %q (fact 5 changed)", name, err, msalUnmarshalErr)
 			}
-			if tokenRequests(srv, grantOBO) != n+1 {
-				t.Fatalf("%s: the failed OBO made %d token requests; measured: 1, whose token is dropped", name, tokenRequests(srv, grantOBO)-n)
+			if factTokenRequests(srv, factGrantOBO) != n+1 {
+				t.Fatalf("%s: the failed OBO made %d token requests; measured: 1, whose token is dropped", name, factTokenRequests(srv, factGrantOBO)-n)
 			}
 		}
-		t.Logf("3 OBO calls for one assertion: %d token requests, 2 failures", tokenRequests(srv, grantOBO)-before)
+		t.Logf("3 OBO calls for one assertion: %d token requests, 2 failures", factTokenRequests(srv, factGrantOBO)-before)
 	})
 
 	t.Run("{} on miss", func(t *testing.T) {
-		a := newNaiveAccessor(newMemKV(t), "naive:", true)
+		a := newNaiveAccessor(factMemKV(t), "naive:", true)
 		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
-		user := factSignIn(t, srv, c, "contoso", alice, userScopes)
-		n := tokenRequests(srv, grantOBO)
+		user := factSignIn(t, srv, c, "contoso", factAlice, userScopes)
+		n := factTokenRequests(srv, factGrantOBO)
 		if _, err := c.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph); err == nil || !strings.Contains(err.Error(), msalUnmarshalErr) {
 			t.Fatalf("OBO with a correct accessor: %v; measured: %q (fact 5 changed)", err, msalUnmarshalErr)
 		}
-		if tokenRequests(srv, grantOBO) != n+1 {
+		if factTokenRequests(srv, factGrantOBO) != n+1 {
 			t.Fatal("the failed OBO made no token request; measured: it fails after getting the token")
 		}
 	})
 
 	t.Run("tokencache", func(t *testing.T) {
-		kv := newMemKV(t)
+		kv := factMemKV(t)
 		tc, ring := factCache(t, kv, tokencache.Options{})
 		cl := factTCClient(t, tc, srv, "contoso")
-		user := factSignInTC(t, srv, cl, "contoso", alice, userScopes)
-		n := tokenRequests(srv, grantOBO)
+		user := factSignInTC(t, srv, cl, "contoso", factAlice, userScopes)
+		n := factTokenRequests(srv, factGrantOBO)
 		first, err := cl.AcquireTokenOnBehalfOf(ctx, user.AccessToken, graph)
 		if err != nil {
 			t.Fatal(err)
@@ -992,9 +994,9 @@ func TestMSALFact05OBOThroughExternalCacheIsBroken(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if again.AccessToken != first.AccessToken || tokenRequests(srv, grantOBO) != n+1 || replica.Stats().OBOHits != 1 {
+		if again.AccessToken != first.AccessToken || factTokenRequests(srv, factGrantOBO) != n+1 || replica.Stats().OBOHits != 1 {
 			t.Fatalf("OBO on two replicas: %d token requests, %d hits, same token %v; want 1, 1, true",
-				tokenRequests(srv, grantOBO)-n, replica.Stats().OBOHits, again.AccessToken == first.AccessToken)
+				factTokenRequests(srv, factGrantOBO)-n, replica.Stats().OBOHits, again.AccessToken == first.AccessToken)
 		}
 	})
 }
@@ -1057,34 +1059,34 @@ func TestMSALFact06TwoReplicasLoseAWrite(t *testing.T) {
 		t.Helper()
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
-		before := tokenRequests(srv, grantRefresh)
+		before := factTokenRequests(srv, factGrantRefresh)
 		wg.Go(func() { errs[0] = b(scopeB) })
 		wg.Go(func() { errs[1] = c(scopeC) })
 		wg.Wait()
 		if err := errors.Join(errs...); err != nil {
 			t.Fatal(err)
 		}
-		if n := tokenRequests(srv, grantRefresh) - before; n != 2 {
+		if n := factTokenRequests(srv, factGrantRefresh) - before; n != 2 {
 			t.Fatalf("the two replicas made %d refreshes, want 2", n)
 		}
 		between()
-		before = tokenRequests(srv, grantRefresh)
+		before = factTokenRequests(srv, factGrantRefresh)
 		for _, s := range [][]string{scopeB, scopeC} {
 			if err := third(s); err != nil {
 				t.Fatal(err)
 			}
 		}
-		return tokenRequests(srv, grantRefresh) - before
+		return factTokenRequests(srv, factGrantRefresh) - before
 	}
 
 	t.Run("naive", func(t *testing.T) {
-		mem := newMemKV(t)
+		mem := factMemKV(t)
 		home := factSignIn(t, srv, factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(mem, "naive:", true))),
-			"contoso", alice, signInScope).Account.HomeAccountID
+			"contoso", factAlice, signInScope).Account.HomeAccountID
 		kv := newBarrierKV(mem, "naive:"+home, 2)
 		replica := func() func([]string) error {
 			c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(newNaiveAccessor(kv, "naive:", true)))
-			return func(s []string) error { _, err := c.AcquireTokenSilent(ctx, s, silentFor(home)); return err }
+			return func(s []string) error { _, err := c.AcquireTokenSilent(ctx, s, factSilentFor(home)); return err }
 		}
 		refetched := race(t, replica(), replica(), replica(), func() {
 			stored := parseMSALCache(t, storedPlain(t, mem, nil, "naive:"+home))
@@ -1100,9 +1102,9 @@ func TestMSALFact06TwoReplicasLoseAWrite(t *testing.T) {
 	})
 
 	t.Run("tokencache", func(t *testing.T) {
-		mem := newMemKV(t)
+		mem := factMemKV(t)
 		tc, ring := factCache(t, mem, tokencache.Options{})
-		home := factSignInTC(t, srv, factTCClient(t, tc, srv, "contoso"), "contoso", alice, signInScope).Account.HomeAccountID
+		home := factSignInTC(t, srv, factTCClient(t, tc, srv, "contoso"), "contoso", factAlice, signInScope).Account.HomeAccountID
 		kv := newBarrierKV(mem, tcUserKey(srv, "contoso", home), 2)
 		var replicas []*tokencache.Cache
 		replica := func() func([]string) error {
@@ -1160,18 +1162,18 @@ func TestMSALFact07ExpiryMarginRefreshInAndAuthorities(t *testing.T) {
 			{360 * time.Second, true, 0},
 		} {
 			srv.IdP().SetLifetimes(devidp.Lifetimes{AccessToken: tc.life})
-			a := newNaiveAccessor(newMemKV(t), "naive:", true)
+			a := newNaiveAccessor(factMemKV(t), "naive:", true)
 			c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(a))
-			res := factSignIn(t, srv, c, "contoso", alice, scopes)
+			res := factSignIn(t, srv, c, "contoso", factAlice, scopes)
 			stored := parseMSALCache(t, storedPlain(t, a.kv, nil, a.key(res.Account.HomeAccountID)))
 			if got := stored.hasAccessToken(res.AccessToken); got != tc.cached {
 				t.Fatalf("expires_in %v: access token cached %v; measured %v (fact 7 changed)", tc.life, got, tc.cached)
 			}
-			before := tokenRequests(srv, grantRefresh)
-			if _, err := c.AcquireTokenSilent(ctx, scopes, silentFor(res.Account.HomeAccountID)); err != nil {
+			before := factTokenRequests(srv, factGrantRefresh)
+			if _, err := c.AcquireTokenSilent(ctx, scopes, factSilentFor(res.Account.HomeAccountID)); err != nil {
 				t.Fatal(err)
 			}
-			if n := tokenRequests(srv, grantRefresh) - before; n != tc.refresh {
+			if n := factTokenRequests(srv, factGrantRefresh) - before; n != tc.refresh {
 				t.Fatalf("expires_in %v: the next silent call made %d refreshes; measured %d (fact 7 changed)", tc.life, n, tc.refresh)
 			}
 		}
@@ -1180,24 +1182,24 @@ func TestMSALFact07ExpiryMarginRefreshInAndAuthorities(t *testing.T) {
 	t.Run("refresh_in", func(t *testing.T) {
 		srv.IdP().SetLifetimes(devidp.Lifetimes{AccessToken: time.Hour, RefreshIn: time.Second})
 		c := factMSAL(t, srv, "contoso", cred)
-		res := factSignIn(t, srv, c, "contoso", alice, scopes)
+		res := factSignIn(t, srv, c, "contoso", factAlice, scopes)
 		refreshOn := time.Now().Add(time.Second)
-		before := tokenRequests(srv, grantRefresh)
-		hit, err := c.AcquireTokenSilent(ctx, scopes, silentFor(res.Account.HomeAccountID))
+		before := factTokenRequests(srv, factGrantRefresh)
+		hit, err := c.AcquireTokenSilent(ctx, scopes, factSilentFor(res.Account.HomeAccountID))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if time.Now().Before(refreshOn) && (hit.AccessToken != res.AccessToken || tokenRequests(srv, grantRefresh) != before) {
+		if time.Now().Before(refreshOn) && (hit.AccessToken != res.AccessToken || factTokenRequests(srv, factGrantRefresh) != before) {
 			t.Fatal("a silent call before refresh_in refreshed")
 		}
 		time.Sleep(time.Until(refreshOn) + 50*time.Millisecond)
-		after, err := c.AcquireTokenSilent(ctx, scopes, silentFor(res.Account.HomeAccountID))
+		after, err := c.AcquireTokenSilent(ctx, scopes, factSilentFor(res.Account.HomeAccountID))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if tokenRequests(srv, grantRefresh) != before+1 || after.AccessToken == res.AccessToken {
+		if factTokenRequests(srv, factGrantRefresh) != before+1 || after.AccessToken == res.AccessToken {
 			t.Fatalf("after refresh_in, an hour before expiry: %d refreshes, new token %v; measured: 1, true (fact 7 changed)",
-				tokenRequests(srv, grantRefresh)-before, after.AccessToken != res.AccessToken)
+				factTokenRequests(srv, factGrantRefresh)-before, after.AccessToken != res.AccessToken)
 		}
 	})
 	srv.IdP().SetLifetimes(devidp.Lifetimes{})
@@ -1211,7 +1213,7 @@ func TestMSALFact07ExpiryMarginRefreshInAndAuthorities(t *testing.T) {
 		}
 		// A path beyond the tenant is accepted, then used as the tenant's
 		// base: MSAL asks for .../v2.0/v2.0/.well-known/openid-configuration.
-		capt := newCapture(srv.HTTPClient().Transport)
+		capt := newFactTransport(srv.HTTPClient().Transport)
 		c, err := confidential.New(srv.Authority("contoso")+"/v2.0", srv.ClientID(), cred, confidential.WithHTTPClient(capt.client()), confidential.WithInstanceDiscovery(false))
 		if err != nil {
 			t.Fatal(err)
@@ -1226,8 +1228,8 @@ func TestMSALFact07ExpiryMarginRefreshInAndAuthorities(t *testing.T) {
 
 	t.Run("instance discovery", func(t *testing.T) {
 		appScopes := []string{factScope(srv, ".default")}
-		onlyDevIdP := func() *capture {
-			capt := newCapture(srv.HTTPClient().Transport)
+		onlyDevIdP := func() *factTransport {
+			capt := newFactTransport(srv.HTTPClient().Transport)
 			capt.refuse = func(r *http.Request) bool { return "https://"+r.URL.Host != srv.URL }
 			return capt
 		}
@@ -1290,7 +1292,7 @@ func TestMSALFact08ClientAssertionIsPS256WithX5tS256(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	capt := newCapture(srv.HTTPClient().Transport)
+	capt := newFactTransport(srv.HTTPClient().Transport)
 	c := factMSAL(t, srv, "contoso", cred, confidential.WithHTTPClient(capt.client()))
 	if _, err := c.AcquireTokenByCredential(context.Background(), []string{factScope(srv, ".default")}); err != nil {
 		t.Fatalf("devidp refused MSAL's assertion: %v", err)
@@ -1364,15 +1366,15 @@ func TestMSALFact09FailedExportDropsFreshToken(t *testing.T) {
 	appScopes := []string{factScope(srv, ".default")}
 
 	t.Run("Export fails", func(t *testing.T) {
-		rec := &recordingAccessor{next: newNaiveAccessor(newMemKV(t), "naive:", true)}
+		rec := &recordingAccessor{next: newNaiveAccessor(factMemKV(t), "naive:", true)}
 		rec.failExport = func(int) error { return errStoreDown }
 		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(rec))
-		before := tokenRequests(srv, grantApp)
+		before := factTokenRequests(srv, factGrantApp)
 		res, err := c.AcquireTokenByCredential(ctx, appScopes)
 		if !errors.Is(err, errStoreDown) || res.AccessToken != "" {
 			t.Fatalf("a failed Export: %v, token returned %v; measured: the call fails, no token (fact 9 changed)", err, res.AccessToken != "")
 		}
-		if tokenRequests(srv, grantApp) != before+1 {
+		if factTokenRequests(srv, factGrantApp) != before+1 {
 			t.Fatal("no token request before the failed Export")
 		}
 		rec.mu.Lock()
@@ -1381,24 +1383,24 @@ func TestMSALFact09FailedExportDropsFreshToken(t *testing.T) {
 		if _, err := c.AcquireTokenByCredential(ctx, appScopes); err != nil {
 			t.Fatal(err)
 		}
-		if tokenRequests(srv, grantApp) != before+2 {
+		if factTokenRequests(srv, factGrantApp) != before+2 {
 			t.Fatal("the token fetched before the failed Export was served: MSAL kept it (fact 9 changed)")
 		}
 	})
 
 	t.Run("Replace fails", func(t *testing.T) {
-		rec := &recordingAccessor{next: newNaiveAccessor(newMemKV(t), "naive:", true)}
+		rec := &recordingAccessor{next: newNaiveAccessor(factMemKV(t), "naive:", true)}
 		rec.failReplace = func(int) error { return errStoreDown }
 		c := factMSAL(t, srv, "contoso", cred, confidential.WithCache(rec))
-		before := tokenRequests(srv, grantApp)
+		before := factTokenRequests(srv, factGrantApp)
 		res, err := c.AcquireTokenByCredential(ctx, appScopes)
 		if !errors.Is(err, errStoreDown) || res.AccessToken != "" {
 			t.Fatalf("a failing Replace: %v, token returned %v; measured: the call fails, no token (fact 9 changed)", err, res.AccessToken != "")
 		}
-		if n := tokenRequests(srv, grantApp) - before; n != 1 {
+		if n := factTokenRequests(srv, factGrantApp) - before; n != 1 {
 			t.Fatalf("%d token requests; measured: 1, made after the failed cache read, its token dropped", n)
 		}
-		t.Logf("client credentials with the cache down: %s, 1 token request, then the error", ops(rec.take()))
+		t.Logf("client credentials with the cache down: %s, 1 token request, then the error", factOps(rec.take()))
 	})
 
 	t.Run("tokencache, Redis paused", func(t *testing.T) {
@@ -1412,19 +1414,19 @@ func TestMSALFact09FailedExportDropsFreshToken(t *testing.T) {
 		tc, ring := factCache(t, rs, tokencache.Options{WriteBehindRetry: 50 * time.Millisecond})
 		cl := factTCClient(t, tc, srv, "contoso")
 		scopeA, scopeB := []string{factScope(srv, "access_as_user")}, []string{factScope(srv, "Tasks.Read")}
-		home := factSignInTC(t, srv, cl, "contoso", alice, scopeA).Account.HomeAccountID
+		home := factSignInTC(t, srv, cl, "contoso", factAlice, scopeA).Account.HomeAccountID
 		if _, err := cl.AcquireTokenSilent(ctx, home, scopeA); err != nil {
 			t.Fatal(err)
 		}
 
 		node.Pause(t)
-		before := tokenRequests(srv, grantRefresh)
+		before := factTokenRequests(srv, factGrantRefresh)
 		start := time.Now()
 		res, err := cl.AcquireTokenSilent(ctx, home, scopeB)
 		if err != nil || res.AccessToken == "" {
 			t.Fatalf("a refresh while Redis is paused: %v; want the new token", err)
 		}
-		if tokenRequests(srv, grantRefresh) != before+1 {
+		if factTokenRequests(srv, factGrantRefresh) != before+1 {
 			t.Fatal("no refresh")
 		}
 		st := tc.Stats()
@@ -1443,8 +1445,8 @@ func TestMSALFact09FailedExportDropsFreshToken(t *testing.T) {
 		}
 		// Another replica is served the token from Redis.
 		again, err := factTCClient(t, factReplica(t, rs, ring, tokencache.Options{}), srv, "contoso").AcquireTokenSilent(ctx, home, scopeB)
-		if err != nil || again.AccessToken != res.AccessToken || tokenRequests(srv, grantRefresh) != before+1 {
-			t.Fatalf("another replica after Redis came back: %v, same token %v, %d refreshes", err, again.AccessToken == res.AccessToken, tokenRequests(srv, grantRefresh)-before)
+		if err != nil || again.AccessToken != res.AccessToken || factTokenRequests(srv, factGrantRefresh) != before+1 {
+			t.Fatalf("another replica after Redis came back: %v, same token %v, %d refreshes", err, again.AccessToken == res.AccessToken, factTokenRequests(srv, factGrantRefresh)-before)
 		}
 	})
 }
@@ -1463,7 +1465,7 @@ func TestMSALFact10AuthCodeURLHasNoStateNoncePKCE(t *testing.T) {
 	srv := devidptest.Start(t)
 	ctx := context.Background()
 	scopes := []string{factScope(srv, "access_as_user")}
-	capt := newCapture(srv.HTTPClient().Transport)
+	capt := newFactTransport(srv.HTTPClient().Transport)
 	c := factMSAL(t, srv, "contoso", factSecret(t, srv), confidential.WithHTTPClient(capt.client()))
 
 	authorize, err := c.AuthCodeURL(ctx, srv.ClientID(), factRedirectURI, append([]string{"openid", "profile", "offline_access"}, scopes...))
@@ -1490,7 +1492,7 @@ func TestMSALFact10AuthCodeURLHasNoStateNoncePKCE(t *testing.T) {
 	signInAt := func() (code, verifier string) {
 		verifier, challenge := factPKCE()
 		u, _ := url.Parse(authorize)
-		p, err := srv.SignIn(nil, addLoginParams(u, "st-1", "n-1", challenge), alice)
+		p, err := srv.SignIn(nil, addLoginParams(u, "st-1", "n-1", challenge), factAlice)
 		if err != nil || p.Get("code") == "" || p.Get("state") != "st-1" {
 			t.Fatalf("sign-in: %v, %v", err, p)
 		}
