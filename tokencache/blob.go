@@ -71,9 +71,10 @@ func unixField(s string) int64 {
 var errForeignAccount = errors.New("tokencache: the MSAL cache holds an account other than its partition's; refused")
 
 // checkAccounts reports whether every entry belongs to homeAccountID ("" for
-// the app partition, whose entries carry no account).
+// the app partition, whose entries carry no account). AppMetadata entries
+// belong to the app, not to an account (MSAL writes one with every token
+// response, without home_account_id), so they pass in any partition.
 func (b blob) checkAccounts(homeAccountID string) error {
-	// AppMetadata entries describe the app, not an account.
 	for _, sec := range []string{secAccessToken, secRefreshToken, secIDToken, secAccount} {
 		for key, raw := range b[sec] {
 			if id := fields(raw).HomeAccountID; id != homeAccountID {

@@ -86,6 +86,14 @@ func TestCheckAccountsRefusesForeign(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "other than its partition") {
 		t.Fatalf("a cache holding bob's token passed as alice's: %v", err)
 	}
+	// MSAL writes an AppMetadata entry, which names no account, with every
+	// token response: it belongs in a user's partition.
+	meta := json.RawMessage(`{"client_id":"app-1","environment":"login.example"}`)
+	b = randomBlob(rand.New(rand.NewPCG(3, 4)), "alice.t")
+	b[secAppMetadata] = map[string]json.RawMessage{"appmetadata-login.example-app-1": meta}
+	if err := b.checkAccounts("alice.t"); err != nil {
+		t.Fatalf("a user's cache with MSAL's AppMetadata refused: %v", err)
+	}
 	if err := (blob{secAccessToken: {"app": at("", "x", 1)}}).checkAccounts(""); err != nil {
 		t.Fatalf("app cache refused: %v", err)
 	}
