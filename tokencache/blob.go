@@ -69,9 +69,14 @@ func unixField(s string) int64 {
 var errForeignAccount = errors.New("tokencache: the MSAL cache holds an account other than its partition's; refused")
 
 // checkAccounts reports whether every entry belongs to homeAccountID ("" for
-// the app partition, whose entries carry no account).
+// the app partition, whose entries carry no account). AppMetadata entries
+// (the client's family ID per environment) belong to no account, and MSAL
+// writes one beside every user's tokens: they are not checked.
 func (b blob) checkAccounts(homeAccountID string) error {
 	for _, sec := range sections {
+		if sec == secAppMetadata {
+			continue
+		}
 		for key, raw := range b[sec] {
 			if id := fields(raw).HomeAccountID; id != homeAccountID {
 				return fmt.Errorf("%w (section %s, entry %.40q)", errForeignAccount, sec, key)
