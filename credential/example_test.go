@@ -76,7 +76,7 @@ func ExampleSource_Changed() {
 // after Changed uses the rotated credential.
 func ExampleSource_Rejected() {
 	var src *credential.Source // from credential.Open
-	changed := src.Changed() // before the request, so that no change is missed
+	changed := src.Changed()   // before the request, so that no change is missed
 	err := errors.New("AADSTS700027: Client assertion failed signature validation.")
 	if src.Rejected(err) {
 		select {

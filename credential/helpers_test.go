@@ -78,8 +78,12 @@ func validCert(t testing.TB, n int) testCert {
 func (c testCert) both() []byte { return append(append([]byte{}, c.certPEM...), c.keyPEM...) }
 
 func (c testCert) pfx(t testing.TB, password string) []byte {
+	return c.pfxWith(t, pkcs12.Modern, password)
+}
+
+func (c testCert) pfxWith(t testing.TB, enc *pkcs12.Encoder, password string) []byte {
 	t.Helper()
-	b, err := pkcs12.Modern.Encode(c.key, c.cert, nil, password)
+	b, err := enc.Encode(c.key, c.cert, nil, password)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/credential"
 	"github.com/tenantgate/tenantgate/credential/credentialtest"
+	"software.sslmate.com/src/go-pkcs12"
 )
 
 func open(t *testing.T, cfg credential.Config, o credential.Options) *credential.Source {
@@ -53,6 +54,12 @@ func TestOpenEveryKind(t *testing.T) {
 			credential.Options{Getenv: env(map[string]string{"PW": "pfx-pw-1"})}, "pfx", true},
 		{"pfx password from file", credential.Config{PFX: &credential.PFXFile{File: writeFile(t, dir, "file.pfx", c.pfx(t, "pfx-pw-2")),
 			PasswordFile: writeFile(t, dir, "pw.txt", []byte("pfx-pw-2\n"))}}, credential.Options{}, "pfx", true},
+		{"pfx legacy 3DES", credential.Config{PFX: &credential.PFXFile{File: writeFile(t, dir, "legacy.pfx", c.pfxWith(t, pkcs12.LegacyDES, "pfx-pw-3")), PasswordEnv: "PW"}},
+			credential.Options{Getenv: env(map[string]string{"PW": "pfx-pw-3"})}, "pfx", true},
+		{"pfx legacy RC2", credential.Config{PFX: &credential.PFXFile{File: writeFile(t, dir, "rc2.pfx", c.pfxWith(t, pkcs12.LegacyRC2, "pfx-pw-4")), PasswordEnv: "PW"}},
+			credential.Options{Getenv: env(map[string]string{"PW": "pfx-pw-4"})}, "pfx", true},
+		{"pfx modern 2026", credential.Config{PFX: &credential.PFXFile{File: writeFile(t, dir, "m26.pfx", c.pfxWith(t, pkcs12.Modern2026, "pfx-pw-5")), PasswordEnv: "PW"}},
+			credential.Options{Getenv: env(map[string]string{"PW": "pfx-pw-5"})}, "pfx", true},
 		{"key vault pem", credential.Config{KeyVault: &credential.KeyVault{Vault: vault.URL, Certificate: "pem-cert"}}, vaultOpts, "keyVault", true},
 		{"key vault pkcs12", credential.Config{KeyVault: &credential.KeyVault{Vault: vault.URL + "/", Certificate: "pfx-cert"}}, vaultOpts, "keyVault", true},
 		{"secret from env", credential.Config{Secret: &credential.Secret{Env: "S"}}, credential.Options{Getenv: env(map[string]string{"S": "s3cret"})}, "secret", false},

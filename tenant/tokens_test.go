@@ -2,6 +2,7 @@ package tenant_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/tenantgate/tenantgate/credential"
@@ -88,7 +89,14 @@ func TestEveryCredentialKindGetsTokens(t *testing.T) {
 					t.Fatalf("%s: app token tid %v iss %v azpacr %v, want %s %s %s", key, c["tid"], c["iss"], c["azpacr"], want.tid, want.iss, tc.azpacr)
 				}
 				if tc.name == "federated token" {
-					freshAssertion(key) // the platform rewrites the file; a stale assertion's jti would be refused
+					// The file still holds the assertion just used: Entra
+					// refuses a replay, so the success below after the
+					// platform rewrites the file shows it is read afresh.
+					_, err := tn.Client().AcquireTokenByCredential(context.Background(), []string{"https://graph.microsoft.com/.default"})
+					if err == nil || !strings.Contains(err.Error(), "AADSTS700027") {
+						t.Fatalf("%s: a replayed federated token: %v", key, err)
+					}
+					freshAssertion(key)
 				}
 				u, err := signIn(t, srv, tn, want.user, []string{"User.Read"})
 				if err != nil {
