@@ -51,7 +51,9 @@ func parseBlob(data []byte) (blob, error) {
 	return b, nil
 }
 
-func (b blob) marshal() ([]byte, error) { return json.Marshal(map[string]map[string]json.RawMessage(b)) }
+func (b blob) marshal() ([]byte, error) {
+	return json.Marshal(map[string]map[string]json.RawMessage(b))
+}
 
 func fields(raw json.RawMessage) entryFields {
 	var f entryFields
