@@ -142,7 +142,7 @@ func decodeThumbprint(s string) ([]byte, error) {
 // token endpoint as audience, its time window and that its jti is new.
 func (p *IdP) verifyAssertion(r *http.Request, ca *clientAssertion, app *App, t *Tenant) *entraError {
 	var key *rsa.PublicKey
-	for _, c := range app.Certificates {
+	for _, c := range p.appCertificates(app) {
 		cert, err := parseCertificatePEM(c.PEM)
 		if err != nil {
 			continue

@@ -210,7 +210,38 @@ func (p *IdP) ResetRequests() {
 
 // Directory returns a copy of the directory served, with defaults filled in.
 func (p *IdP) Directory() Directory {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	return cloneDirectory(p.dir.src)
+}
+
+// SetAppCertificates replaces the client certificates registered for the
+// app clientID, as an administrator does in Entra when rotating one: add
+// the new certificate beside the old, then remove the old. Client
+// assertions signed with a certificate no longer listed fail with
+// AADSTS700027 from the next request on.
+func (p *IdP) SetAppCertificates(clientID string, certs []Certificate) error {
+	app := p.dir.appByID[strings.ToLower(clientID)]
+	if app == nil {
+		return fmt.Errorf("devidp: set app certificates: no app with client ID %q", clientID)
+	}
+	for i, c := range certs {
+		if _, err := parseCertificatePEM(c.PEM); err != nil {
+			return fmt.Errorf("devidp: set app certificates: certificates[%d].pem: %v", i, err)
+		}
+	}
+	p.mu.Lock()
+	app.Certificates = append([]Certificate(nil), certs...)
+	p.mu.Unlock()
+	return nil
+}
+
+// appCertificates is app's certificates now; SetAppCertificates may
+// replace them while the IdP serves.
+func (p *IdP) appCertificates(app *App) []Certificate {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return app.Certificates
 }
 
 // tenantByAnyName resolves a tenant's name, GUID or domain.

@@ -128,6 +128,18 @@ func (p *IdP) controlRoutes(m *http.ServeMux) {
 		p.ResetRequests()
 		writeJSON(w, http.StatusOK, map[string]any{})
 	})
+	m.HandleFunc("PUT /_devidp/apps/{clientId}/certificates", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Certificates []Certificate `json:"certificates"`
+		}
+		if decode(w, r, &in) {
+			if err := p.SetAppCertificates(r.PathValue("clientId"), in.Certificates); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, map[string]int{"certificates": len(in.Certificates)})
+		}
+	})
 	m.HandleFunc("GET /_devidp/directory", func(w http.ResponseWriter, r *http.Request) {
 		d := p.Directory()
 		type tenantJSON struct {

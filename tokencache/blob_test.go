@@ -100,6 +100,15 @@ func TestCheckAccountsRefusesForeign(t *testing.T) {
 	if err := (blob{secAccessToken: {"app": at("alice.t", "x", 1)}}).checkAccounts(""); err == nil {
 		t.Fatal("a user's token passed in the app partition")
 	}
+	// What MSAL Go exports after an auth-code redemption: the user's
+	// entries and the app's metadata, which names no account.
+	redeemed := randomBlob(rand.New(rand.NewPCG(5, 6)), "alice.t")
+	redeemed[secAppMetadata] = map[string]json.RawMessage{
+		"appmetadata-login.microsoftonline.com-cid": json.RawMessage(`{"environment":"login.microsoftonline.com","client_id":"cid","family_id":""}`),
+	}
+	if err := redeemed.checkAccounts("alice.t"); err != nil {
+		t.Fatalf("a user's partition with the app's metadata was refused: %v", err)
+	}
 }
 
 func TestTTLFromContent(t *testing.T) {
