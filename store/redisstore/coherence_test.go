@@ -15,6 +15,9 @@ import (
 
 func open(t *testing.T, o redisstore.Options) *redisstore.Store {
 	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quiet
+	}
 	s, err := redisstore.New(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
