@@ -127,10 +127,17 @@ func BenchmarkAcquireTokenSilent(b *testing.B) {
 		}
 		// The pool holds every user: the benchmark asks for all of them.
 		cl := newClient(b, newCache(b, kv, tokencache.Options{PoolBytes: 2 << 30}), idp, "contoso")
-		return func(ctx context.Context, home string) (string, error) {
+		call := func(ctx context.Context, home string) (string, error) {
 			res, err := cl.AcquireTokenSilent(ctx, home, scopes)
 			return res.AccessToken, err
 		}
+		// Warm: every user once, as a signed-in user's first request would.
+		for _, u := range users {
+			if _, err := call(ctx, u.home); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return call
 	}
 	msal := func(b *testing.B, accessor cache.ExportReplace) silent {
 		cred, err := confidential.NewCredFromSecret(idp.Secret())
@@ -177,12 +184,6 @@ func BenchmarkAcquireTokenSilent(b *testing.B) {
 					users := makeUsers(template, n)
 					call := kind.setup(b, users)
 					r := rand.New(rand.NewPCG(1, uint64(n)))
-					// Warm: every user once, as a signed-in user's first request would.
-					for _, u := range users {
-						if _, err := call(ctx, u.home); err != nil {
-							b.Fatal(err)
-						}
-					}
 					before := idp.IdP().Count("token", "")
 					b.ReportAllocs()
 					for b.Loop() {
@@ -237,4 +238,40 @@ func BenchmarkFootprint(b *testing.B) {
 	b.ReportMetric(float64(redisBytes), "redis-B/user")
 	b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "pool-B/partition")
 	runtime.KeepAlive(cl)
+}
+
+// BenchmarkClientPool compares the two ways of never sharing an MSAL client
+// between partitions (architecture fact 1): a pool of per-partition clients
+// that keep their parsed state (the default), and a new client per call
+// (Options.PoolBytes < 0), which must parse the partition every time.
+func BenchmarkClientPool(b *testing.B) {
+	idp := devidptest.Start(b)
+	srv := redistest.Standalone(b)
+	scopes := []string{apiScope(idp, "access_as_user")}
+	users := makeUsers(signedInTemplate(b, idp, scopes), 100)
+	ctx := context.Background()
+	tenantScope := "tg1:tc:" + idp.ClientID() + ":" + devidp.DemoContosoID + ":"
+	kv := openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}})
+	for _, u := range users {
+		key := tenantScope + "u:" + u.home
+		sealed, _ := testKeyring.Seal(u.blob, key)
+		if _, err := kv.CompareAndSet(ctx, key, 0, sealed, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, mode := range []struct {
+		name  string
+		bytes int64
+	}{{"pool", 0}, {"per-call", -1}} {
+		b.Run(mode.name, func(b *testing.B) {
+			cl := newClient(b, newCache(b, kv, tokencache.Options{PoolBytes: mode.bytes}), idp, "contoso")
+			r := rand.New(rand.NewPCG(1, 2))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := cl.AcquireTokenSilent(ctx, users[r.IntN(len(users))].home, scopes); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

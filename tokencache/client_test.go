@@ -11,6 +11,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/devidp"
 	"github.com/tenantgate/tenantgate/devidp/devidptest"
+	"github.com/tenantgate/tenantgate/store"
 	"github.com/tenantgate/tenantgate/tokencache"
 )
 
@@ -193,5 +194,55 @@ func TestNewClientRefusesBadAuthority(t *testing.T) {
 		if _, err := c.NewClient(tokencache.ClientConfig{Authority: a, ClientID: "x"}); err == nil || !strings.Contains(err.Error(), "https://host/{tenant}") {
 			t.Errorf("authority %q: %v", a, err)
 		}
+	}
+}
+
+// Isolation by attack on real Redis: someone with write access to Redis
+// copies alice's sealed partition under bob's key and under alice's key in
+// another tenant. Neither opens; both read as absent, counted and logged.
+func TestCopiedPartitionDoesNotOpen(t *testing.T) {
+	for _, b := range []backend{redisBackend, clusterBackend} {
+		t.Run(b.name, func(t *testing.T) {
+			kv := b.start(t)()
+			idp := devidptest.Start(t)
+			c := newCache(t, kv, tokencache.Options{})
+			contoso, fabrikam := newClient(t, c, idp, "contoso"), newClient(t, c, idp, "fabrikam")
+			scopes := []string{apiScope(idp, "access_as_user")}
+			alice := signIn(t, idp, contoso, "alice@contoso.onmicrosoft.com", scopes)
+			bob := signIn(t, idp, contoso, "bob@contoso.onmicrosoft.com", scopes)
+			ctx := context.Background()
+			prefix := "tg1:tc:" + idp.ClientID() + ":"
+			sealed, _, err := kv.Get(ctx, prefix+devidp.DemoContosoID+":u:"+alice.Account.HomeAccountID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, target := range []struct {
+				key  string
+				cl   *tokencache.Client
+				home string
+			}{
+				{prefix + devidp.DemoContosoID + ":u:" + bob.Account.HomeAccountID, contoso, bob.Account.HomeAccountID},
+				{prefix + devidp.DemoFabrikamID + ":u:" + alice.Account.HomeAccountID, fabrikam, alice.Account.HomeAccountID},
+			} {
+				_, v, err := kv.Get(ctx, target.key)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					t.Fatal(err)
+				}
+				if _, err := kv.CompareAndSet(ctx, target.key, v, sealed, time.Hour); err != nil {
+					t.Fatal(err)
+				}
+				before := c.Stats().RefusedOpen
+				res, err := target.cl.AcquireTokenSilent(ctx, target.home, scopes)
+				if err == nil && res.AccessToken == alice.AccessToken {
+					t.Fatalf("alice's token served from %s", target.key)
+				}
+				if !errors.Is(err, tokencache.ErrNoToken) {
+					t.Fatalf("%s: %v; want ErrNoToken", target.key, err)
+				}
+				if c.Stats().RefusedOpen <= before {
+					t.Fatalf("%s: the copied value was not counted", target.key)
+				}
+			}
+		})
 	}
 }
