@@ -30,8 +30,9 @@ type Options struct {
 	// TombstoneTTL is how long a signed-out partition refuses writes that
 	// were based on its earlier content. Default 1 hour.
 	TombstoneTTL time.Duration
-	// PoolBytes bounds the memory of the clients kept per hot partition.
-	// Default 64 MiB.
+	// PoolBytes bounds the memory of the clients kept per hot partition
+	// (about 10 KB each, BenchmarkFootprint). Default 64 MiB; negative: no
+	// pool, a new MSAL client per call (slower: it parses every time).
 	PoolBytes int64
 	// WriteBehindMax bounds the partitions waiting for Redis to come back;
 	// beyond it the oldest is dropped (and counted). Default 10,000.
@@ -52,7 +53,7 @@ func (o Options) withDefaults() Options {
 	if o.TombstoneTTL <= 0 {
 		o.TombstoneTTL = time.Hour
 	}
-	if o.PoolBytes <= 0 {
+	if o.PoolBytes == 0 {
 		o.PoolBytes = 64 << 20
 	}
 	if o.WriteBehindMax <= 0 {

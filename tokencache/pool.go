@@ -28,6 +28,9 @@ type entry struct {
 	part   *partition
 	el     *list.Element // nil when not in the pool
 	cost   int64
+	// results are the last silent results per scope set, valid while the
+	// partition's version is the one they came from (see Client.hit).
+	results map[string]result
 }
 
 // An entry costs about entryBase plus stateFactor times its serialized
