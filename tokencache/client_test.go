@@ -246,3 +246,38 @@ func TestCopiedPartitionDoesNotOpen(t *testing.T) {
 		})
 	}
 }
+
+// A replica that answered a user from its last result serves the new token
+// once another replica stores one (here: the user signs in again there).
+func TestRememberedResultFollowsOtherReplica(t *testing.T) {
+	open := redisBackend.start(t)
+	idp := devidptest.Start(t)
+	one := newClient(t, newCache(t, open(), tokencache.Options{}), idp, "contoso")
+	two := newClient(t, newCache(t, open(), tokencache.Options{}), idp, "contoso")
+	scopes := []string{apiScope(idp, "access_as_user")}
+	ctx := context.Background()
+	first := signIn(t, idp, one, "bob@contoso.onmicrosoft.com", scopes)
+	for range 2 { // the second call is answered from the remembered result
+		if res, err := one.AcquireTokenSilent(ctx, first.Account.HomeAccountID, scopes); err != nil || res.AccessToken != first.AccessToken {
+			t.Fatalf("silent: %v", err)
+		}
+	}
+	second := signIn(t, idp, two, "bob@contoso.onmicrosoft.com", scopes)
+	if second.AccessToken == first.AccessToken {
+		t.Fatal("the IdP issued the same token twice")
+	}
+	deadline := time.Now().Add(time.Second)
+	for {
+		res, err := one.AcquireTokenSilent(ctx, first.Account.HomeAccountID, scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.AccessToken == second.AccessToken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("replica one still serves the old token a second after replica two stored a new one")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
