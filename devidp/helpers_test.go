@@ -2,11 +2,8 @@ package devidp_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -55,11 +52,8 @@ func newClient(t testing.TB, srv *devidptest.Server, authority string, cred conf
 }
 
 func pkce() (verifier, challenge string) {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	verifier = base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+	r := devidptest.NewAuthRequest()
+	return r.Verifier, r.Challenge
 }
 
 // authURL is MSAL's AuthCodeURL with what it leaves out added: state,
@@ -70,20 +64,11 @@ func authURL(t testing.TB, c confidential.Client, clientID string, scopes []stri
 	if err != nil {
 		t.Fatal(err)
 	}
-	pu, err := url.Parse(u)
+	u, err = devidptest.AuthRequest{Challenge: challenge, State: "st-" + nonce, Nonce: nonce}.URL(u, mode)
 	if err != nil {
 		t.Fatal(err)
 	}
-	q := pu.Query()
-	q.Set("state", "st-"+nonce)
-	q.Set("nonce", nonce)
-	q.Set("code_challenge", challenge)
-	q.Set("code_challenge_method", "S256")
-	if mode != "" {
-		q.Set("response_mode", mode)
-	}
-	pu.RawQuery = q.Encode()
-	return pu.String()
+	return u
 }
 
 // signIn runs auth code + PKCE for user through MSAL and the sign-in page.

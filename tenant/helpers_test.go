@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,36 +160,24 @@ func assertion(t testing.TB, c devidp.Certificate, clientID, tokenEndpoint strin
 	return []byte(tok)
 }
 
-func pkce() (verifier, challenge string) {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	verifier = base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 // signIn runs auth code + PKCE for user through the tenant's client and
 // devidp's sign-in page, and redeems the code.
 func signIn(t testing.TB, srv *devidptest.Server, tn *tenant.Tenant, user string, scopes []string) (confidential.AuthResult, error) {
 	t.Helper()
 	ctx := context.Background()
-	verifier, challenge := pkce()
+	req := devidptest.NewAuthRequest()
 	u, err := tn.Client().AuthCodeURL(ctx, redirectURI, append([]string{"openid", "profile", "offline_access"}, scopes...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pu, _ := url.Parse(u)
-	q := pu.Query()
-	q.Set("state", "st")
-	q.Set("nonce", "n")
-	q.Set("code_challenge", challenge)
-	q.Set("code_challenge_method", "S256")
-	pu.RawQuery = q.Encode()
-	params, err := srv.SignIn(nil, pu.String(), user)
+	if u, err = req.URL(u, ""); err != nil {
+		t.Fatal(err)
+	}
+	params, err := srv.SignIn(nil, u, user)
 	if err != nil || params.Get("code") == "" {
 		t.Fatalf("sign-in as %s: %v %v", user, err, params)
 	}
-	return tn.Client().AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, confidential.WithChallenge(verifier))
+	return tn.Client().AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, confidential.WithChallenge(req.Verifier))
 }
 
 func claims(t testing.TB, token string) map[string]any {

@@ -2,12 +2,8 @@ package tokencache_test
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"io"
 	"log/slog"
-	"net/url"
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -115,29 +111,22 @@ func apiScope(idp *devidptest.Server, name string) string {
 func signIn(t testing.TB, idp *devidptest.Server, cl *tokencache.Client, user string, scopes []string) confidential.AuthResult {
 	t.Helper()
 	ctx := context.Background()
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	verifier := base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(verifier))
+	req := devidptest.NewAuthRequest()
 	u, err := cl.AuthCodeURL(ctx, redirectURI, append([]string{"openid", "profile", "offline_access"}, scopes...))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pu, _ := url.Parse(u)
-	q := pu.Query()
-	q.Set("state", "s"+verifier[:6])
-	q.Set("nonce", "n"+verifier[:6])
-	q.Set("code_challenge", base64.RawURLEncoding.EncodeToString(sum[:]))
-	q.Set("code_challenge_method", "S256")
-	pu.RawQuery = q.Encode()
-	params, err := idp.SignIn(nil, pu.String(), user)
+	if u, err = req.URL(u, ""); err != nil {
+		t.Fatal(err)
+	}
+	params, err := idp.SignIn(nil, u, user)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if params.Get("code") == "" {
 		t.Fatalf("sign-in of %s: no code: %s", user, params.Get("error_description"))
 	}
-	res, err := cl.AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, confidential.WithChallenge(verifier))
+	res, err := cl.AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, confidential.WithChallenge(req.Verifier))
 	if err != nil {
 		t.Fatalf("sign-in of %s: %v", user, err)
 	}

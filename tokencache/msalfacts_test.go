@@ -10,7 +10,6 @@ package tokencache_test
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -127,52 +126,34 @@ func factMemKV(t testing.TB) *memstore.Store {
 	return kv
 }
 
-func factPKCE() (verifier, challenge string) {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	verifier = base64.RawURLEncoding.EncodeToString(b[:])
-	sum := sha256.Sum256([]byte(verifier))
-	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
-}
-
 // factSignInWith signs user in at the IdP's sign-in page (auth code + PKCE, with
 // state and nonce) through browser (nil: a new one) and redeems the code
 // with redeem. It may run on any goroutine.
 func factSignInWith(srv *devidptest.Server, browser *http.Client, tenant, user string, scopes []string,
 	redeem func(ctx context.Context, code, verifier string) (confidential.AuthResult, error)) (confidential.AuthResult, error) {
-	verifier, challenge := factPKCE()
+	req := devidptest.NewAuthRequest()
 	q := url.Values{
 		"client_id":     {srv.ClientID()},
 		"response_type": {"code"},
 		"redirect_uri":  {factRedirectURI},
 		"scope":         {strings.Join(append([]string{"openid", "profile", "offline_access"}, scopes...), " ")},
 	}
-	state, nonce := "st-"+verifier[:8], "n-"+verifier[:8]
-	u, _ := url.Parse(srv.Authority(tenant) + "/oauth2/v2.0/authorize?" + q.Encode())
-	params, err := srv.SignIn(browser, addLoginParams(u, state, nonce, challenge), user)
+	u, err := req.URL(srv.Authority(tenant)+"/oauth2/v2.0/authorize?"+q.Encode(), "")
 	if err != nil {
 		return confidential.AuthResult{}, err
 	}
-	if params.Get("code") == "" || params.Get("state") != state {
+	params, err := srv.SignIn(browser, u, user)
+	if err != nil {
+		return confidential.AuthResult{}, err
+	}
+	if params.Get("code") == "" || params.Get("state") != req.State {
 		return confidential.AuthResult{}, fmt.Errorf("sign-in of %s: state %q, error %q", user, params.Get("state"), params.Get("error_description"))
 	}
-	res, err := redeem(context.Background(), params.Get("code"), verifier)
+	res, err := redeem(context.Background(), params.Get("code"), req.Verifier)
 	if err != nil {
 		return res, fmt.Errorf("redeem the code of %s: %w", user, err)
 	}
 	return res, nil
-}
-
-// addLoginParams adds to an authorize URL what MSAL Go leaves out: state,
-// nonce and the PKCE challenge (S256).
-func addLoginParams(u *url.URL, state, nonce, challenge string) string {
-	q := u.Query()
-	q.Set("state", state)
-	q.Set("nonce", nonce)
-	q.Set("code_challenge", challenge)
-	q.Set("code_challenge_method", "S256")
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func msalRedeem(c confidential.Client, scopes []string) func(context.Context, string, string) (confidential.AuthResult, error) {
@@ -1533,17 +1514,20 @@ func TestMSALFact10AuthCodeURLHasNoStateNoncePKCE(t *testing.T) {
 
 	// signInAt signs alice in at MSAL's URL with the parameters added.
 	signInAt := func() (code, verifier string) {
-		verifier, challenge := factPKCE()
-		u, _ := url.Parse(authorize)
-		p, err := srv.SignIn(nil, addLoginParams(u, "st-1", "n-1", challenge), factAlice)
-		if err != nil || p.Get("code") == "" || p.Get("state") != "st-1" {
+		req := devidptest.NewAuthRequest()
+		u, err := req.URL(authorize, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := srv.SignIn(nil, u, factAlice)
+		if err != nil || p.Get("code") == "" || p.Get("state") != req.State {
 			t.Fatalf("sign-in: %v, %v", err, p)
 		}
-		return p.Get("code"), verifier
+		return p.Get("code"), req.Verifier
 	}
 
 	code, _ := signInAt()
-	wrong, _ := factPKCE()
+	wrong := devidptest.NewAuthRequest().Verifier
 	if _, err := c.AcquireTokenByAuthCode(ctx, code, factRedirectURI, scopes, confidential.WithChallenge(wrong)); err == nil || !strings.Contains(err.Error(), "AADSTS501481") {
 		t.Fatalf("a wrong verifier: %v; want AADSTS501481", err)
 	}
