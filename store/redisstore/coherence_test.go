@@ -120,6 +120,26 @@ func testCoherence(t *testing.T, addrs []string, nodes ...*redistest.Node) {
 				_, _, err := a.Get(ctx, key)
 				return errors.Is(err, store.ErrNotFound)
 			})
+
+			// A writes and reads its own write, then B writes: A sees B's.
+			// (Redis stops tracking a key for the client that wrote it, so
+			// an L1 entry kept from A's own write would go stale.)
+			va, err := a.CompareAndSet(ctx, key, 0, []byte("mine"), time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if got, _, err := a.Get(ctx, key); err != nil || string(got) != "mine" {
+					t.Fatalf("A reads its own write as %q, %v", got, err)
+				}
+			}
+			if _, err := b.CompareAndSet(ctx, key, va, []byte("theirs"), time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 100*time.Millisecond, func() bool {
+				got, _, err := a.Get(ctx, key)
+				return err == nil && string(got) == "theirs"
+			})
 		})
 	}
 }

