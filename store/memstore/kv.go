@@ -20,6 +20,7 @@ func (s *Store) lookup(key string, now time.Time) (value, bool) {
 	v, ok := s.values[key]
 	if ok && expired(v.expires, now) {
 		delete(s.values, key)
+		s.changed(key)
 		return value{}, false
 	}
 	return v, ok
@@ -59,6 +60,7 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 	}
 	s.lastVersion = store.NextVersion(s.lastVersion, now)
 	s.values[key] = value{data: cp, version: s.lastVersion, expires: now.Add(ttl)}
+	s.changed(key)
 	return s.lastVersion, nil
 }
 
@@ -68,6 +70,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	defer s.mu.Unlock()
 	delete(s.values, key)
+	s.changed(key)
 	return nil
 }
 
@@ -82,5 +85,6 @@ func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
 		return nil, store.ErrNotFound
 	}
 	delete(s.values, key)
+	s.changed(key)
 	return v.data, nil
 }

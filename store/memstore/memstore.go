@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantgate/tenantgate/store"
@@ -41,6 +42,7 @@ type Store struct {
 	closed      bool
 	lastVersion uint64
 	values      map[string]value
+	watches     map[string][]*atomic.Bool
 	indexes     map[string]*index
 	locks       map[string]lease
 
@@ -61,6 +63,7 @@ func New(opts Options) *Store {
 		now:         opts.Now,
 		queueSize:   opts.QueueSize,
 		values:      make(map[string]value),
+		watches:     make(map[string][]*atomic.Bool),
 		indexes:     make(map[string]*index),
 		locks:       make(map[string]lease),
 		subs:        make(map[string]map[*subscription]struct{}),
@@ -95,6 +98,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.fireAll()
 	s.values, s.indexes, s.locks = nil, nil, nil
 	s.mu.Unlock()
 
@@ -142,6 +146,7 @@ func (s *Store) sweep() {
 	for k, v := range s.values {
 		if expired(v.expires, now) {
 			delete(s.values, k)
+			s.changed(k)
 		}
 	}
 	for k, ix := range s.indexes {

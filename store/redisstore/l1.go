@@ -44,6 +44,20 @@ type l1Entry struct {
 	data    []byte
 	version uint64
 	stored  time.Time
+	// watches are set stale when this entry stops being current (see
+	// store.Watcher).
+	watches []*atomic.Bool
+}
+
+// maxWatches bounds the watches one entry holds; the oldest is fired to
+// make room, which only costs its holder a re-read.
+const maxWatches = 8
+
+func (e *l1Entry) fire() {
+	for _, w := range e.watches {
+		w.Store(true)
+	}
+	e.watches = nil
 }
 
 func newL1(maxBytes int64, maxStale time.Duration, now func() time.Time) *l1 {
@@ -125,11 +139,40 @@ func (c *l1) flush() {
 		s := &c.shards[i]
 		s.mu.Lock()
 		s.gen++
+		for _, el := range s.entries {
+			el.Value.(*l1Entry).fire()
+		}
 		clear(s.entries)
 		s.lru.Init()
 		s.bytes = 0
 		s.mu.Unlock()
 	}
+}
+
+// watch registers stale on key's entry if it holds version; until is when
+// the entry reaches the staleness cap.
+func (c *l1) watch(key string, version uint64, stale *atomic.Bool) (until time.Time, ok bool) {
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !c.live.Load() {
+		return time.Time{}, false
+	}
+	el, found := s.entries[key]
+	if !found {
+		return time.Time{}, false
+	}
+	e := el.Value.(*l1Entry)
+	until = e.stored.Add(c.maxStale)
+	if e.version != version || !c.now().Before(until) {
+		return time.Time{}, false
+	}
+	if len(e.watches) >= maxWatches {
+		e.watches[0].Store(true)
+		e.watches = append(e.watches[:0], e.watches[1:]...)
+	}
+	e.watches = append(e.watches, stale)
+	return until, true
 }
 
 func (c *l1) size() (entries int, bytes int64) {
@@ -154,6 +197,9 @@ func (s *l1Shard) store(key string, data []byte, version uint64, now time.Time) 
 	if el, ok := s.entries[key]; ok {
 		e := el.Value.(*l1Entry)
 		s.bytes += int64(len(data) - len(e.data))
+		if e.version != version {
+			e.fire()
+		}
 		e.data, e.version, e.stored = data, version, now
 		s.lru.MoveToFront(el)
 	} else {
@@ -167,6 +213,7 @@ func (s *l1Shard) store(key string, data []byte, version uint64, now time.Time) 
 
 func (s *l1Shard) remove(el *list.Element) {
 	e := el.Value.(*l1Entry)
+	e.fire()
 	s.lru.Remove(el)
 	delete(s.entries, e.key)
 	s.bytes -= int64(len(e.key) + len(e.data) + entryOverhead)

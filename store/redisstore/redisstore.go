@@ -266,3 +266,16 @@ func (s *Store) take(ctx context.Context, op, key string) ([]byte, error) {
 	}
 	return []byte(string(data)), nil
 }
+
+// Watch implements store.Watcher over the L1: stale is set when the L1's
+// copy of key stops being current (an invalidation from Redis, this
+// process's own write, eviction, the staleness cap, a lost connection).
+// With the L1 off there is no copy to watch and ok is always false.
+func (s *Store) Watch(key string, version uint64, stale *atomic.Bool) (until time.Time, ok bool) {
+	if s.l1 == nil {
+		return time.Time{}, false
+	}
+	return s.l1.watch(key, version, stale)
+}
+
+var _ store.Watcher = (*Store)(nil)
