@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"time"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 )
@@ -117,15 +115,21 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 	if homeAccountID == "" {
 		return confidential.AuthResult{}, errors.New("tokencache: AcquireTokenSilent needs the account's home account ID")
 	}
+	plain := len(opts) == 0 // options (claims, tenant) change what MSAL would return
+	key := strings.Join(scopes, " ")
+	if plain {
+		if res, ok := cl.fast(ctx, cl.pool.answers(homeAccountID), key); ok {
+			return res, nil
+		}
+	}
 	e, err := cl.pool.acquire(homeAccountID, cl.newEntry)
 	if err != nil {
 		return confidential.AuthResult{}, err
 	}
 	defer cl.pool.release(e)
-	plain := len(opts) == 0 // options (claims, tenant) change what MSAL would return
-	key := strings.Join(scopes, " ")
 	if plain {
-		if res, ok := cl.hit(ctx, e, key); ok {
+		// Another call may have refreshed while this one waited for the lock.
+		if res, ok := cl.fast(ctx, cl.pool.current(e), key); ok {
 			return res, nil
 		}
 	}
@@ -135,51 +139,6 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 		cl.remember(e, key, res)
 	}
 	return res, noToken(err)
-}
-
-// result is a silent result kept beside the MSAL client that produced it.
-type result struct {
-	version uint64
-	until   time.Time // when MSAL would refresh it: 5 minutes before expiry, or refresh_in
-	res     confidential.AuthResult
-}
-
-// maxResults bounds the scope sets remembered per partition.
-const maxResults = 8
-
-// hit answers a silent call without MSAL when the same scopes were served
-// from this partition's unchanged version and the token is not due for
-// refresh: what MSAL would return, minus re-reading its maps and decoding
-// the ID token, which dominate a hit once partitions no longer fit in the
-// CPU's caches (10,000 users).
-func (cl *Client) hit(ctx context.Context, e *entry, key string) (confidential.AuthResult, bool) {
-	r, ok := e.results[key]
-	if !ok || !e.part.loaded || r.version != e.part.version || !cl.cache.o.Now().Before(r.until) {
-		return confidential.AuthResult{}, false
-	}
-	if _, v, err := cl.cache.kv.Get(ctx, e.part.key); err != nil || v != r.version {
-		return confidential.AuthResult{}, false
-	}
-	cl.cache.stats.hits.Add(1)
-	res := r.res
-	res.GrantedScopes = slices.Clone(res.GrantedScopes)
-	res.DeclinedScopes = slices.Clone(res.DeclinedScopes)
-	res.Metadata.TokenSource = confidential.TokenSourceCache
-	return res, true
-}
-
-func (cl *Client) remember(e *entry, key string, res confidential.AuthResult) {
-	if !e.part.loaded {
-		return // merged or refused: what is stored differs from what MSAL holds
-	}
-	until := res.ExpiresOn.Add(-expiryMargin)
-	if r := res.Metadata.RefreshOn; !r.IsZero() && r.Before(until) {
-		until = r
-	}
-	if e.results == nil || len(e.results) >= maxResults {
-		e.results = map[string]result{}
-	}
-	e.results[key] = result{version: e.part.version, until: until, res: res}
 }
 
 // AcquireTokenByAuthCode redeems an authorization code and stores the
