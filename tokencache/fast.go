@@ -15,19 +15,21 @@ import (
 // from one stored version. They answer a repeated call without MSAL: what
 // MSAL would return, minus re-reading its maps and decoding the ID token.
 //
-// They are immutable once published in an entry, and read without locks.
-// With a store that implements store.Watcher, the store sets stale the
-// moment its copy of the partition changes (another replica's write, an
-// eviction, a lost connection), so a hit costs no store lookup at all: at
-// 10,000 users that lookup's cache misses were most of the hit. Without
-// one (Redis with the L1 off), every hit checks the stored version.
+// Their results are immutable once published in the pool, and read
+// without locks. With a store that implements store.Watcher, the store
+// sets stale the moment its copy of the partition changes (another
+// replica's write, an eviction, a lost connection), so a hit costs no
+// store lookup at all: at 10,000 users that lookup's cache misses were
+// most of the hit. Until a watch is in place (the store's L1 may not hold
+// the partition yet, as right after this process wrote it), and always with
+// a store that cannot watch (Redis with the L1 off), a hit checks the
+// stored version instead.
 type answers struct {
-	stale   atomic.Bool // set by the store's watch
-	used    atomic.Bool // set on a hit, cleared by the pool's clock hand
-	watched bool
-	pk      string    // the partition's key in the pool
-	key     string    // the partition's store key
-	until   time.Time // the store's staleness cap for its copy (zero: none)
+	stale   atomic.Bool  // set by the store's watch
+	used    atomic.Bool  // set on a hit, cleared by the pool's clock hand
+	watched atomic.Bool  // a watch is in place; set after until
+	until   atomic.Int64 // the store's staleness cap for its copy, Unix ns (0: none)
+	key     string       // the partition's store key
 	version uint64
 	first   scoped
 	more    []scoped
@@ -84,10 +86,14 @@ func (cl *Client) fast(ctx context.Context, a *answers, key string) (confidentia
 		}
 	}
 	now := cl.cache.o.Now()
-	if !now.Before(r.until) || (!a.until.IsZero() && !now.Before(a.until)) {
+	if !now.Before(r.until) {
 		return confidential.AuthResult{}, false
 	}
-	if !a.watched && !cl.confirm(ctx, a) {
+	if !a.watched.Load() {
+		if !cl.confirm(ctx, a) {
+			return confidential.AuthResult{}, false
+		}
+	} else if u := a.until.Load(); u != 0 && now.UnixNano() >= u {
 		return confidential.AuthResult{}, false
 	}
 	cl.cache.stats.hits.Add(1)
@@ -107,20 +113,13 @@ func (a *answers) find(key string) *scoped {
 	return nil
 }
 
-// confirm checks unwatched answers against the stored version, and
-// watches them from now on if the store can (its L1 may not have held the
-// partition when they were made, for example right after this process
-// wrote it).
+// confirm checks unwatched answers against the stored version, and has
+// the store watch them from now on if it can.
 func (cl *Client) confirm(ctx context.Context, a *answers) bool {
 	if _, v, err := cl.cache.kv.Get(ctx, a.key); err != nil || v != a.version {
 		return false
 	}
-	if w, ok := cl.cache.kv.(store.Watcher); ok {
-		n := a.copy()
-		if n.watch(w) {
-			cl.pool.replace(a.pk, a, n)
-		}
-	}
+	a.watch(cl.cache.kv)
 	return true
 }
 
@@ -137,7 +136,7 @@ func (cl *Client) remember(e *entry, key string, res confidential.AuthResult) {
 	if r := res.Metadata.RefreshOn; !r.IsZero() && r.Before(until) {
 		until = r
 	}
-	n := &answers{pk: e.pk, key: p.key, version: p.version, first: newScoped(key, until, res)}
+	n := &answers{key: p.key, version: p.version, first: newScoped(key, until, res)}
 	if old := cl.pool.current(e); old != nil && old.version == p.version && !old.stale.Load() {
 		for _, r := range append([]scoped{old.first}, old.more...) {
 			if r.key != key && len(n.more) < maxAnswers-1 {
@@ -145,19 +144,23 @@ func (cl *Client) remember(e *entry, key string, res confidential.AuthResult) {
 			}
 		}
 	}
-	if w, ok := cl.cache.kv.(store.Watcher); ok {
-		n.watch(w)
-	}
+	n.watch(cl.cache.kv)
 	cl.pool.publish(e, n)
 }
 
-// watch asks the store to mark a stale when the partition changes.
-func (a *answers) watch(w store.Watcher) bool {
+// watch asks the store, if it can, to mark a stale when the partition
+// changes. Two callers may both register: the store bounds its watches.
+func (a *answers) watch(kv any) {
+	w, ok := kv.(store.Watcher)
+	if !ok {
+		return
+	}
 	until, ok := w.Watch(a.key, a.version, &a.stale)
-	a.watched, a.until = ok, until
-	return ok
-}
-
-func (a *answers) copy() *answers {
-	return &answers{pk: a.pk, key: a.key, version: a.version, until: a.until, first: a.first, more: a.more}
+	if !ok {
+		return
+	}
+	if !until.IsZero() {
+		a.until.Store(until.UnixNano())
+	}
+	a.watched.Store(true)
 }

@@ -114,16 +114,6 @@ func (p *pool) publish(e *entry, a *answers) {
 	s.mu.Unlock()
 }
 
-// replace swaps pk's answers old for a, unless they changed meanwhile.
-func (p *pool) replace(pk string, old, a *answers) {
-	s := p.shard(pk)
-	s.mu.Lock()
-	if cur, ok := s.entries[pk]; ok && cur.a == old {
-		s.entries[pk] = slot{e: cur.e, a: a}
-	}
-	s.mu.Unlock()
-}
-
 // current returns e's published answers. e is locked by the caller.
 func (p *pool) current(e *entry) *answers {
 	if p.maxBytes < 0 {
