@@ -23,6 +23,13 @@ test: deps
 vet:
 	$(GO) vet $(PKGS)
 
+## run: the main job on embedded defaults. Today that is the dev identity
+## provider with its demo directory (two tenants, demo users, a confidential
+## app), on https://127.0.0.1:8443 until Ctrl-C; its CA certificate is
+## written to devidp-ca.pem for clients to trust.
+run:
+	$(GO) run ./cmd/tenantgate devidp --ca-out devidp-ca.pem
+
 ## lint: formatting and vet.
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
@@ -37,4 +44,4 @@ fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -f bench.txt
+	rm -f bench.txt devidp-ca.pem
