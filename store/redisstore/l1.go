@@ -8,8 +8,11 @@ import (
 	"time"
 )
 
-// l1 is the in-process cache of the pubsub mode: bounded in bytes, entries
-// evicted least recently used first, and never older than maxStale.
+// l1 is the store's in-process cache: bounded in bytes, entries evicted
+// least recently used first, never older than maxStale and never past the
+// key's own expiry in Redis. The expiry matters in pubsub mode, where
+// nothing is published when Redis expires a key; the tracking modes are
+// told, but the cap costs nothing there.
 //
 // A read that races an invalidation must not be cached, or a stale value
 // would outlive the message that should have removed it. So each shard
@@ -43,7 +46,7 @@ type l1Entry struct {
 	key     string
 	data    []byte
 	version uint64
-	stored  time.Time
+	until   time.Time // served until then: stored+maxStale, or the key's expiry if sooner
 	// watches are set stale when this entry stops being current (see
 	// store.Watcher).
 	watches []*atomic.Bool
@@ -84,7 +87,7 @@ func (c *l1) get(key string) (data []byte, version uint64, gen uint64, ok bool) 
 	}
 	if el, found := s.entries[key]; found {
 		e := el.Value.(*l1Entry)
-		if c.now().Sub(e.stored) < c.maxStale {
+		if c.now().Before(e.until) {
 			s.lru.MoveToFront(el)
 			return e.data, e.version, s.gen, true
 		}
@@ -94,21 +97,31 @@ func (c *l1) get(key string) (data []byte, version uint64, gen uint64, ok bool) 
 }
 
 // put stores a value read from Redis, unless an invalidation arrived since
-// gen was read.
-func (c *l1) put(key string, data []byte, version uint64, gen uint64) {
+// gen was read. expires is when Redis will expire the key (zero: never, or
+// not known).
+func (c *l1) put(key string, data []byte, version uint64, gen uint64, expires time.Time) {
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !c.live.Load() || s.gen != gen {
 		return
 	}
-	s.store(key, data, version, c.now())
+	s.store(key, data, version, c.until(expires))
+}
+
+// until is how long an entry stored now may be served.
+func (c *l1) until(expires time.Time) time.Time {
+	u := c.now().Add(c.maxStale)
+	if !expires.IsZero() && expires.Before(u) {
+		return expires
+	}
+	return u
 }
 
 // wrote records this process's own successful write. Writes from the
 // same process are ordered by Redis before their messages reach us, so a
 // later message for an older version evicts this one: harmless, only a miss.
-func (c *l1) wrote(key string, data []byte, version uint64) {
+func (c *l1) wrote(key string, data []byte, version uint64, expires time.Time) {
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,7 +129,7 @@ func (c *l1) wrote(key string, data []byte, version uint64) {
 	if !c.live.Load() {
 		return
 	}
-	s.store(key, data, version, c.now())
+	s.store(key, data, version, c.until(expires))
 }
 
 // invalidate evicts key unless the cached copy is exactly version (0: always).
@@ -150,7 +163,7 @@ func (c *l1) flush() {
 }
 
 // watch registers stale on key's entry if it holds version; until is when
-// the entry reaches the staleness cap.
+// the entry stops being served (the staleness cap or the key's expiry).
 func (c *l1) watch(key string, version uint64, stale *atomic.Bool) (until time.Time, ok bool) {
 	s := c.shard(key)
 	s.mu.Lock()
@@ -163,7 +176,7 @@ func (c *l1) watch(key string, version uint64, stale *atomic.Bool) (until time.T
 		return time.Time{}, false
 	}
 	e := el.Value.(*l1Entry)
-	until = e.stored.Add(c.maxStale)
+	until = e.until
 	if e.version != version || !c.now().Before(until) {
 		return time.Time{}, false
 	}
@@ -186,7 +199,7 @@ func (c *l1) size() (entries int, bytes int64) {
 	return entries, bytes
 }
 
-func (s *l1Shard) store(key string, data []byte, version uint64, now time.Time) {
+func (s *l1Shard) store(key string, data []byte, version uint64, until time.Time) {
 	cost := int64(len(key) + len(data) + entryOverhead)
 	if cost > s.maxBytes {
 		if el, ok := s.entries[key]; ok {
@@ -200,10 +213,10 @@ func (s *l1Shard) store(key string, data []byte, version uint64, now time.Time) 
 		if e.version != version {
 			e.fire()
 		}
-		e.data, e.version, e.stored = data, version, now
+		e.data, e.version, e.until = data, version, until
 		s.lru.MoveToFront(el)
 	} else {
-		s.entries[key] = s.lru.PushFront(&l1Entry{key: key, data: data, version: version, stored: now})
+		s.entries[key] = s.lru.PushFront(&l1Entry{key: key, data: data, version: version, until: until})
 		s.bytes += cost
 	}
 	for s.bytes > s.maxBytes {

@@ -122,6 +122,11 @@ func decode(stored string) (data []byte, version uint64, ok bool) {
 
 // Get reads key through the L1.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	// A caller that has given up gets no answer, not even a local one:
+	// the same call must not succeed or fail by what the L1 holds.
+	if err := ctx.Err(); err != nil {
+		return nil, 0, s.unavailable("get", key, err)
+	}
 	var gen uint64
 	if s.l1 != nil {
 		data, v, g, ok := s.l1.get(key)
@@ -133,28 +138,43 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	data, v, err := s.fetch(ctx, key, s.floors != nil)
+	data, v, expires, err := s.fetch(ctx, key, s.floors != nil)
 	if err == nil && s.floors != nil && s.floors.stale(key, v) {
-		data, v, err = s.fetch(ctx, key, false)
+		data, v, expires, err = s.fetch(ctx, key, false)
 	}
 	if errors.Is(err, store.ErrNotFound) && s.floors != nil && s.floors.stale(key, 0) {
-		data, v, err = s.fetch(ctx, key, false)
+		data, v, expires, err = s.fetch(ctx, key, false)
 	}
 	if err != nil {
 		return nil, 0, err
 	}
 	if s.l1 != nil {
-		s.l1.put(key, data, v, gen)
+		s.l1.put(key, data, v, gen, expires)
 	}
 	return data, v, nil
 }
 
-// fetch reads key from Redis, through rueidis's client-side cache if cached.
-func (s *Store) fetch(ctx context.Context, key string, cached bool) ([]byte, uint64, error) {
+// fetch reads key from Redis, through rueidis's client-side cache if
+// cached, with when Redis will expire it if that is known (zero if not,
+// or never). The pubsub mode asks for the expiry in the same round trip:
+// Redis publishes nothing when a key expires, and the L1 must not serve
+// a key past it.
+func (s *Store) fetch(ctx context.Context, key string, cached bool) (data []byte, version uint64, expires time.Time, err error) {
 	var resp rueidis.RedisResult
-	if cached {
+	switch {
+	case cached:
 		resp = s.c.DoCache(ctx, s.c.B().Get().Key(key).Cache(), s.o.L1MaxStale)
-	} else {
+		if at := resp.CachePXAT(); at > 0 {
+			expires = time.UnixMilli(at)
+		}
+	case s.mode == ModePubSub:
+		now := s.o.Now()
+		rs := s.c.DoMulti(ctx, s.c.B().Get().Key(key).Build(), s.c.B().Pttl().Key(key).Build())
+		resp = rs[0]
+		if ms, err := rs[1].AsInt64(); err == nil && ms > 0 {
+			expires = now.Add(time.Duration(ms) * time.Millisecond)
+		}
+	default:
 		resp = s.c.Do(ctx, s.c.B().Get().Key(key).Build())
 	}
 	if resp.IsCacheHit() {
@@ -164,18 +184,18 @@ func (s *Store) fetch(ctx context.Context, key string, cached bool) ([]byte, uin
 	}
 	str, err := resp.ToString()
 	if rueidis.IsRedisNil(err) {
-		return nil, 0, fmt.Errorf("redisstore: get %q: %w", key, store.ErrNotFound)
+		return nil, 0, time.Time{}, fmt.Errorf("redisstore: get %q: %w", key, store.ErrNotFound)
 	}
 	if err != nil {
-		return nil, 0, s.unavailable("get", key, err)
+		return nil, 0, time.Time{}, s.unavailable("get", key, err)
 	}
-	data, v, ok := decode(str)
+	data, version, ok := decode(str)
 	if !ok {
 		s.corrupt.Add(1)
 		s.o.Logger.Warn("redisstore: value is not in the store's format; treated as absent", slog.String("key", key))
-		return nil, 0, fmt.Errorf("redisstore: get %q: value not in the store's format: %w", key, store.ErrNotFound)
+		return nil, 0, time.Time{}, fmt.Errorf("redisstore: get %q: value not in the store's format: %w", key, store.ErrNotFound)
 	}
-	return data, v, nil
+	return data, version, expires, nil
 }
 
 func ttlMillis(ttl time.Duration) string {
@@ -187,7 +207,8 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 	if err := store.ValidTTL(ttl); err != nil {
 		return 0, err
 	}
-	nv := store.NextVersion(version, s.o.Now())
+	now := s.o.Now()
+	nv := store.NextVersion(version, now)
 	want := ""
 	if version != 0 {
 		want = formatVersion(version)
@@ -201,11 +222,17 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 		return 0, s.unavailable("compare-and-set", key, err)
 	}
 	if n == 0 {
+		// The caller's version came from somewhere, often this L1: a
+		// conflict proves that copy old, and a retry must not read it
+		// again while its invalidation is still on the way.
+		if s.l1 != nil {
+			s.l1.invalidate(key, 0)
+		}
 		return 0, fmt.Errorf("redisstore: compare-and-set %q: %w", key, store.ErrConflict)
 	}
 	switch {
 	case s.mode == ModePubSub:
-		s.l1.wrote(key, []byte(val[versionLen:]), nv)
+		s.l1.wrote(key, []byte(val[versionLen:]), nv, now.Add(ttl))
 	case s.l1 != nil:
 		// Under tracking, Redis stops tracking a key for the client that
 		// wrote it, and its invalidation may be handled before this line:
