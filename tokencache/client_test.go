@@ -18,7 +18,7 @@ import (
 // TestFlows runs every flow through the real MSAL Go against devidp, with
 // two replicas (two caches, two connections) sharing one store.
 func TestFlows(t *testing.T) {
-	for _, b := range []backend{redisBackend, clusterBackend, memBackend} {
+	for _, b := range []backend{redisBackend, pubsubBackend, clusterBackend, memBackend} {
 		t.Run(b.name, func(t *testing.T) {
 			open := b.start(t)
 			idp := devidptest.Start(t)
@@ -201,7 +201,7 @@ func TestNewClientRefusesBadAuthority(t *testing.T) {
 // copies alice's sealed partition under bob's key and under alice's key in
 // another tenant. Neither opens; both read as absent, counted and logged.
 func TestCopiedPartitionDoesNotOpen(t *testing.T) {
-	for _, b := range []backend{redisBackend, clusterBackend} {
+	for _, b := range []backend{redisBackend, pubsubBackend, clusterBackend} {
 		t.Run(b.name, func(t *testing.T) {
 			kv := b.start(t)()
 			idp := devidptest.Start(t)
@@ -250,7 +250,15 @@ func TestCopiedPartitionDoesNotOpen(t *testing.T) {
 // A replica that answered a user from its last result serves the new token
 // once another replica stores one (here: the user signs in again there).
 func TestRememberedResultFollowsOtherReplica(t *testing.T) {
-	open := redisBackend.start(t)
+	// Each backend tells the first replica by other means: tracking
+	// pushes, the store's own pubsub messages, tracking on a Cluster.
+	for _, b := range []backend{redisBackend, pubsubBackend, clusterBackend} {
+		t.Run(b.name, func(t *testing.T) { testRememberedResultFollowsOtherReplica(t, b) })
+	}
+}
+
+func testRememberedResultFollowsOtherReplica(t *testing.T, b backend) {
+	open := b.start(t)
 	idp := devidptest.Start(t)
 	one := newClient(t, newCache(t, open(), tokencache.Options{}), idp, "contoso")
 	two := newClient(t, newCache(t, open(), tokencache.Options{}), idp, "contoso")

@@ -53,6 +53,14 @@ var (
 		srv := redistest.Standalone(t)
 		return func() store.KV { return openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}}) }
 	}}
+	// pubsubBackend is the L1 mode of servers without client tracking:
+	// its coherence is tenantgate's own messages, not Redis's.
+	pubsubBackend = backend{"redis-pubsub", func(t *testing.T) func() store.KV {
+		srv := redistest.Standalone(t)
+		return func() store.KV {
+			return openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}, L1: redisstore.ModePubSub})
+		}
+	}}
 	clusterBackend = backend{"redis-cluster", func(t *testing.T) func() store.KV {
 		c := redistest.NewCluster(t, 3)
 		return func() store.KV { return openRedis(t, redisstore.Options{Addrs: c.Addrs()}) }
