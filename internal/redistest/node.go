@@ -478,8 +478,9 @@ func (n *Node) Do(t testing.TB, args ...string) any {
 	return reply
 }
 
-// info returns one field of INFO section, "" if absent.
-func (n *Node) info(t testing.TB, section, field string) string {
+// Info returns one field of the server's INFO section, "" if absent: the
+// server's own counters, so a test can prove what a client did not send.
+func (n *Node) Info(t testing.TB, section, field string) string {
 	t.Helper()
 	s, _ := n.Do(t, "INFO", section).(string)
 	return infoField(s, field)

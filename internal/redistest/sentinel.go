@@ -55,10 +55,10 @@ func NewSentinel(t testing.TB) *Sentinel {
 	// for at once and then only every 10 s: the replica must be attached
 	// before they start.
 	s.waitFor(t, sentinelReadyTimeout, func() string {
-		if st := s.Replica.info(t, "replication", "master_link_status"); st != "up" {
+		if st := s.Replica.Info(t, "replication", "master_link_status"); st != "up" {
 			return "replica master_link_status:" + st
 		}
-		if n := s.Primary.info(t, "replication", "connected_slaves"); n != "1" {
+		if n := s.Primary.Info(t, "replication", "connected_slaves"); n != "1" {
 			return "primary connected_slaves:" + n
 		}
 		return ""
@@ -178,7 +178,7 @@ func (s *Sentinel) Failover(t testing.TB) (newPrimary *Node) {
 				return n.String() + " reports master " + addr
 			}
 		}
-		if role := next.info(t, "replication", "role"); role != "master" {
+		if role := next.Info(t, "replication", "role"); role != "master" {
 			return next.String() + " reports role:" + role
 		}
 		return ""

@@ -31,19 +31,16 @@ func open(t *testing.T, o redisstore.Options) *redisstore.Store {
 // the server's own count, so a read served from the L1 provably sent nothing.
 func calls(t *testing.T, n *redistest.Node, cmd string) int {
 	t.Helper()
-	info, _ := n.Do(t, "INFO", "commandstats").(string)
-	for line := range strings.SplitSeq(info, "\n") {
-		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls=")
-		if ok {
-			v, _, _ := strings.Cut(rest, ",")
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				t.Fatalf("commandstats line %q: %v", line, err)
-			}
-			return n
-		}
+	stat := n.Info(t, "commandstats", "cmdstat_"+cmd) // calls=N,usec=...
+	if stat == "" {
+		return 0
 	}
-	return 0
+	v, _, _ := strings.Cut(strings.TrimPrefix(stat, "calls="), ",")
+	c, err := strconv.Atoi(v)
+	if err != nil {
+		t.Fatalf("commandstats of %s: %q: %v", cmd, stat, err)
+	}
+	return c
 }
 
 func TestL1Coherence(t *testing.T) {
