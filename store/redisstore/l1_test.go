@@ -38,10 +38,18 @@ func TestConflictDropsStaleCopy(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, gen, _ := s.l1.get(key)
-			s.l1.put(key, []byte("one"), v1, gen, time.Time{})
-			if _, v, _ := s.Get(ctx, key); v != v1 {
-				t.Fatalf("setup: the L1 should serve the old copy, got version %d", v)
+			// The invalidation of our own write may still arrive and evict
+			// the planted copy: plant it until it stays.
+			for i := 0; ; i++ {
+				_, _, gen, _ := s.l1.get(key)
+				s.l1.put(key, []byte("one"), v1, gen, time.Time{})
+				time.Sleep(10 * time.Millisecond)
+				if _, v, _ := s.Get(ctx, key); v == v1 {
+					break
+				}
+				if i == 50 {
+					t.Fatal("setup: the L1 never kept the old copy")
+				}
 			}
 
 			if _, err := s.CompareAndSet(ctx, key, v1, []byte("three"), time.Minute); !errors.Is(err, store.ErrConflict) {
