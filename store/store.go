@@ -78,6 +78,31 @@ type Watcher interface {
 	Watch(key string, version uint64, stale *atomic.Bool) (until time.Time, ok bool)
 }
 
+// Watches is the flags registered on one value, for stores implementing
+// Watcher. It is bounded: adding beyond eight fires the oldest, which only
+// costs its holder a re-read. The zero value is empty; the caller
+// serializes access.
+type Watches []*atomic.Bool
+
+const maxWatches = 8
+
+// Add registers stale.
+func (w *Watches) Add(stale *atomic.Bool) {
+	if len(*w) >= maxWatches {
+		(*w)[0].Store(true)
+		*w = append((*w)[:0], (*w)[1:]...)
+	}
+	*w = append(*w, stale)
+}
+
+// Fire sets every registered flag and forgets them.
+func (w *Watches) Fire() {
+	for _, stale := range *w {
+		stale.Store(true)
+	}
+	*w = nil
+}
+
 // Member is one entry of a sorted index.
 type Member struct {
 	Name  string

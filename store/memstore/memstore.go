@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/tenantgate/tenantgate/store"
@@ -42,7 +41,7 @@ type Store struct {
 	closed      bool
 	lastVersion uint64
 	values      map[string]value
-	watches     map[string][]*atomic.Bool
+	watches     map[string]store.Watches
 	indexes     map[string]*index
 	locks       map[string]lease
 
@@ -63,7 +62,7 @@ func New(opts Options) *Store {
 		now:         opts.Now,
 		queueSize:   opts.QueueSize,
 		values:      make(map[string]value),
-		watches:     make(map[string][]*atomic.Bool),
+		watches:     make(map[string]store.Watches),
 		indexes:     make(map[string]*index),
 		locks:       make(map[string]lease),
 		subs:        make(map[string]map[*subscription]struct{}),

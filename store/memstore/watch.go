@@ -5,10 +5,6 @@ import (
 	"time"
 )
 
-// maxWatches bounds the watches one key holds; the oldest is fired (set
-// stale) to make room, which only costs its holder a re-read.
-const maxWatches = 8
-
 // Watch implements store.Watcher: stale is set when key's value at version
 // is replaced, deleted, taken or expires, or when the store closes.
 func (s *Store) Watch(key string, version uint64, stale *atomic.Bool) (time.Time, bool) {
@@ -22,24 +18,17 @@ func (s *Store) Watch(key string, version uint64, stale *atomic.Bool) (time.Time
 		return time.Time{}, false
 	}
 	ws := s.watches[key]
-	if len(ws) >= maxWatches {
-		ws[0].Store(true)
-		ws = append(ws[:0], ws[1:]...)
-	}
-	s.watches[key] = append(ws, stale)
+	ws.Add(stale)
+	s.watches[key] = ws
 	return v.expires, true
 }
 
 // changed fires the watches of key. s.mu must be held.
 func (s *Store) changed(key string) {
-	ws, ok := s.watches[key]
-	if !ok {
-		return
+	if ws, ok := s.watches[key]; ok {
+		ws.Fire()
+		delete(s.watches, key)
 	}
-	for _, w := range ws {
-		w.Store(true)
-	}
-	delete(s.watches, key)
 }
 
 // fireAll fires every watch, when the store closes. s.mu must be held.

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tenantgate/tenantgate/store"
 )
 
 // l1 is the store's in-process cache: bounded in bytes, entries evicted
@@ -49,18 +51,7 @@ type l1Entry struct {
 	until   time.Time // served until then: stored+maxStale, or the key's expiry if sooner
 	// watches are set stale when this entry stops being current (see
 	// store.Watcher).
-	watches []*atomic.Bool
-}
-
-// maxWatches bounds the watches one entry holds; the oldest is fired to
-// make room, which only costs its holder a re-read.
-const maxWatches = 8
-
-func (e *l1Entry) fire() {
-	for _, w := range e.watches {
-		w.Store(true)
-	}
-	e.watches = nil
+	watches store.Watches
 }
 
 func newL1(maxBytes int64, maxStale time.Duration, now func() time.Time) *l1 {
@@ -153,7 +144,7 @@ func (c *l1) flush() {
 		s.mu.Lock()
 		s.gen++
 		for _, el := range s.entries {
-			el.Value.(*l1Entry).fire()
+			el.Value.(*l1Entry).watches.Fire()
 		}
 		clear(s.entries)
 		s.lru.Init()
@@ -180,11 +171,7 @@ func (c *l1) watch(key string, version uint64, stale *atomic.Bool) (until time.T
 	if e.version != version || !c.now().Before(until) {
 		return time.Time{}, false
 	}
-	if len(e.watches) >= maxWatches {
-		e.watches[0].Store(true)
-		e.watches = append(e.watches[:0], e.watches[1:]...)
-	}
-	e.watches = append(e.watches, stale)
+	e.watches.Add(stale)
 	return until, true
 }
 
@@ -211,7 +198,7 @@ func (s *l1Shard) store(key string, data []byte, version uint64, until time.Time
 		e := el.Value.(*l1Entry)
 		s.bytes += int64(len(data) - len(e.data))
 		if e.version != version {
-			e.fire()
+			e.watches.Fire()
 		}
 		e.data, e.version, e.until = data, version, until
 		s.lru.MoveToFront(el)
@@ -226,7 +213,7 @@ func (s *l1Shard) store(key string, data []byte, version uint64, until time.Time
 
 func (s *l1Shard) remove(el *list.Element) {
 	e := el.Value.(*l1Entry)
-	e.fire()
+	e.watches.Fire()
 	s.lru.Remove(el)
 	delete(s.entries, e.key)
 	s.bytes -= int64(len(e.key) + len(e.data) + entryOverhead)
