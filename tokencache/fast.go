@@ -150,7 +150,7 @@ func (cl *Client) remember(e *entry, key string, res confidential.AuthResult) {
 
 // watch asks the store, if it can, to mark a stale when the partition
 // changes. Two callers may both register: the store bounds its watches.
-func (a *answers) watch(kv any) {
+func (a *answers) watch(kv store.KV) {
 	w, ok := kv.(store.Watcher)
 	if !ok {
 		return
