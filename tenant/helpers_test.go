@@ -177,7 +177,7 @@ func signIn(t testing.TB, srv *devidptest.Server, tn *tenant.Tenant, user string
 	if err != nil || params.Get("code") == "" {
 		t.Fatalf("sign-in as %s: %v %v", user, err, params)
 	}
-	return tn.Client().AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, confidential.WithChallenge(req.Verifier))
+	return tn.Client().AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, tokencache.WithChallenge(req.Verifier))
 }
 
 func claims(t testing.TB, token string) map[string]any {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -85,11 +86,11 @@ func (b blob) checkAccounts(homeAccountID string) error {
 	return nil
 }
 
-// merge unites ours (what this process is writing) with theirs (what
-// another writer stored since we read): every entry of either survives;
-// where both hold an entry, the newer wins. Access tokens carry cached_at;
-// for other entries (refresh tokens, accounts) ours is the one just
-// received from the identity provider, so ours wins.
+// merge unites ours with theirs: every entry of either survives; where
+// both hold an entry, ours wins, except access tokens, where the one
+// cached later wins whichever side holds it. A fresh write passes what it
+// just received from the identity provider as ours; a queued write, which
+// is older than what is stored, passes the stored state as ours.
 func merge(ours, theirs blob) blob {
 	out := blob{}
 	for _, sec := range sections {
@@ -133,4 +134,56 @@ func (b blob) ttl(now time.Time, refreshTokenTTL time.Duration) time.Duration {
 		last = max(last, unixField(fields(raw).ExpiresOn))
 	}
 	return max(time.Unix(last, 0).Sub(now), time.Minute)
+}
+
+// rehome moves the entries MSAL wrote with realm from (an authority that
+// names no tenant: organizations, common) to realm to, the tenant the
+// account signed in to, re-keying them as MSAL keys them. MSAL files a
+// token by the authority's tenant segment, so without this a client for
+// the user's own tenant would not find what an organizations client
+// stored. It reports whether anything moved.
+func (b blob) rehome(from, to string) (bool, error) {
+	from, to = strings.ToLower(from), strings.ToLower(to)
+	moved := false
+	for _, sec := range []string{secAccessToken, secIDToken, secAccount} {
+		out := make(map[string]json.RawMessage, len(b[sec]))
+		for key, raw := range b[sec] {
+			var e map[string]json.RawMessage
+			var realm string
+			if json.Unmarshal(raw, &e) != nil || json.Unmarshal(e["realm"], &realm) != nil || !strings.EqualFold(realm, from) {
+				out[key] = raw
+				continue
+			}
+			var f struct {
+				Home     string `json:"home_account_id"`
+				Env      string `json:"environment"`
+				ClientID string `json:"client_id"`
+			}
+			_ = json.Unmarshal(raw, &f)
+			var old, next string
+			if sec == secAccount {
+				old = strings.ToLower(f.Home + "-" + f.Env + "-" + from)
+				next = strings.ToLower(f.Home + "-" + f.Env + "-" + to)
+			} else {
+				old = strings.ToLower("-" + f.ClientID + "-" + from)
+				next = strings.ToLower("-" + f.ClientID + "-" + to)
+			}
+			i := strings.Index(key, old)
+			if i < 0 || (len(key) > i+len(old) && key[i+len(old)] != '-') {
+				out[key] = raw // not keyed as MSAL keys it: leave it
+				continue
+			}
+			e["realm"], _ = json.Marshal(to)
+			nraw, err := json.Marshal(e)
+			if err != nil {
+				return false, fmt.Errorf("tokencache: re-key entry of section %s: %w", sec, err)
+			}
+			out[key[:i]+next+key[i+len(old):]] = nraw
+			moved = true
+		}
+		if len(out) > 0 {
+			b[sec] = out
+		}
+	}
+	return moved, nil
 }

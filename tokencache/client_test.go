@@ -64,7 +64,7 @@ func testFlows(t *testing.T, idp *devidptest.Server, one, two *tokencache.Cache)
 		if n := tokens.Count("token", "") - before; n != 0 {
 			t.Fatalf("%d token requests for cached tokens; want 0", n)
 		}
-		if st := two.Stats(); st.Hits == 0 || st.Loads == 0 {
+		if st := two.Stats(); st.AnswerHits == 0 || st.Loads == 0 {
 			t.Fatalf("replica two: %+v; want loads then hits", st)
 		}
 	})

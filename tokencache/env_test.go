@@ -134,7 +134,7 @@ func signIn(t testing.TB, idp *devidptest.Server, cl *tokencache.Client, user st
 	if params.Get("code") == "" {
 		t.Fatalf("sign-in of %s: no code: %s", user, params.Get("error_description"))
 	}
-	res, err := cl.AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, confidential.WithChallenge(req.Verifier))
+	res, err := cl.AcquireTokenByAuthCode(ctx, params.Get("code"), redirectURI, scopes, tokencache.WithChallenge(req.Verifier))
 	if err != nil {
 		t.Fatalf("sign-in of %s: %v", user, err)
 	}

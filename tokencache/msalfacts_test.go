@@ -164,7 +164,7 @@ func msalRedeem(c confidential.Client, scopes []string) func(context.Context, st
 
 func tcRedeem(cl *tokencache.Client, scopes []string) func(context.Context, string, string) (confidential.AuthResult, error) {
 	return func(ctx context.Context, code, verifier string) (confidential.AuthResult, error) {
-		return cl.AcquireTokenByAuthCode(ctx, code, factRedirectURI, scopes, confidential.WithChallenge(verifier))
+		return cl.AcquireTokenByAuthCode(ctx, code, factRedirectURI, scopes, tokencache.WithChallenge(verifier))
 	}
 }
 
@@ -814,7 +814,7 @@ func TestMSALFact03ExportAfterEveryNetworkAcquisition(t *testing.T) {
 				t.Fatal(err)
 			}
 			replay.Store(true)
-			if _, err := cl.AcquireTokenByCredential(ctx, appScopes, confidential.WithClaims(`{"access_token":{"xms_cc":{"values":["cp1"]}}}`)); err != nil {
+			if _, err := cl.AcquireTokenByCredential(ctx, appScopes, tokencache.WithClaims(`{"access_token":{"xms_cc":{"values":["cp1"]}}}`)); err != nil {
 				t.Fatal(err)
 			}
 			if time.Now().Unix() != start && attempt < 10 {

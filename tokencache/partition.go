@@ -25,24 +25,32 @@ const tombstonePrefix = `{"tg_signed_out":`
 
 func isTombstone(plain []byte) bool { return bytes.HasPrefix(plain, []byte(tombstonePrefix)) }
 
-// maxCASAttempts bounds the merge-and-retry loop of a contended write.
-const maxCASAttempts = 8
-
 // partition is the cache.ExportReplace that one MSAL client uses. It is
 // bound to one partition key (the first one MSAL names) and refuses any
 // other, so one client can never mix two users' tokens. It is used under
 // its pool entry's lock only.
 type partition struct {
 	c      *Cache
-	scope  string // the key prefix of the client: tg1:tc:{clientID}:{tenant}:
-	pk     string // MSAL's partition key, "" until bound
-	key    string // the store key
-	owner  string // the home account ID entries must carry; "" for the app
-	loaded bool   // the MSAL client holds the state of version
-	// version is the stored version the client's state came from (0: absent).
-	version uint64
-	// plain is the serialization that version holds, to skip unchanged writes.
+	prefix string // the client's key prefix: tg1:tc:{clientID}:
+	// tenant is the tenant the partition's tokens belong to, which names
+	// its key. "" until bound when the authority names no tenant: then it
+	// is the account's (see storeKey).
+	tenant string
+	// rehomeFrom is the authority's segment when it names no tenant
+	// (organizations, common): MSAL files tokens under that segment, and
+	// Export moves them to tenant.
+	rehomeFrom string
+	pk         string // MSAL's partition key, "" until bound
+	key        string // the store key
+	owner      string // the home account ID entries must carry; "" for the app
+	loaded     bool   // the MSAL client holds the state of base
+	// base is the stored state the client's state came from.
+	base basis
+	// plain is the serialization base holds, to skip unchanged writes.
 	plain []byte
+	// queued: the client's state includes one waiting in the write-behind
+	// queue, which a successful write of this partition therefore lands.
+	queued bool
 }
 
 // bind fixes the partition on first use and checks it on every later one.
@@ -53,30 +61,55 @@ func (p *partition) bind(pk string) error {
 	if p.key != "" {
 		return fmt.Errorf("tokencache: a client bound to partition %q was asked for %q; clients are never shared between partitions", p.pk, pk)
 	}
-	key, owner, err := storeKey(p.scope, pk)
+	key, owner, tenant, err := storeKey(p.prefix, p.tenant, pk)
 	if err != nil {
 		return err
 	}
-	p.pk, p.key, p.owner = pk, key, owner
+	p.pk, p.key, p.owner, p.tenant = pk, key, owner, tenant
 	return nil
 }
 
-// storeKey maps MSAL's partition key to a readable store key: the app
-// partition ({clientID}_{tenant}[_{hash}]_AppTokenCache) to …:app[:hash],
-// a user's (uid.utid) to …:u:{uid.utid}.
-func storeKey(scope, pk string) (key, owner string, err error) {
-	if pk == "" || strings.ContainsAny(pk, " \r\n") {
-		return "", "", fmt.Errorf("tokencache: MSAL asked for partition %q, which tenantgate does not store (on-behalf-of results are cached separately)", pk)
+// storeKey maps MSAL's partition key to a readable store key, named by
+// the tenant the tokens belong to:
+//
+//   - the app's partition ({clientID}_{tenant}[_{hash}]_AppTokenCache) to
+//     {prefix}{tenant}:app[:{hash}], tenant being the one MSAL was asked
+//     for (the authority's, or WithTenantID's);
+//   - a user's (uid.utid) to {prefix}{tenant}:u:{uid.utid}, tenant being
+//     the one given (the authority's, or WithTenantID's), or, when none is
+//     (an organizations or common authority), the account's home tenant
+//     utid: the tenant such a sign-in lands in. MSAL's exported account
+//     names the authority's segment as its realm ("organizations"), so
+//     it cannot tell.
+//
+// So a client for the user's tenant reads and signs out what an
+// organizations client stored, and tokens of another tenant never land
+// under this one's key.
+func storeKey(prefix, tenant, pk string) (key, owner, keyTenant string, err error) {
+	if pk == "" || strings.ContainsAny(pk, " :\r\n\x00") {
+		return "", "", "", fmt.Errorf("tokencache: MSAL asked for partition %q, which tenantgate does not store (on-behalf-of results are cached separately)", pk)
 	}
 	if base, ok := strings.CutSuffix(pk, "_AppTokenCache"); ok {
-		// Extra body parameters add a hash component, which keeps its own key.
 		parts := strings.Split(base, "_")
-		if len(parts) >= 3 {
-			return scope + "app:" + parts[len(parts)-1], "", nil
+		if len(parts) < 2 || len(parts) > 3 || parts[1] == "" {
+			return "", "", "", fmt.Errorf("tokencache: MSAL asked for app partition %q, which tenantgate cannot name", pk)
 		}
-		return scope + "app", "", nil
+		t := strings.ToLower(parts[1])
+		key = prefix + t + ":app"
+		if len(parts) == 3 {
+			// Extra body parameters add a hash component, which keeps its own key.
+			key += ":" + parts[2]
+		}
+		return key, "", t, nil
 	}
-	return scope + "u:" + pk, pk, nil
+	if tenant == "" {
+		_, utid, ok := strings.Cut(pk, ".")
+		if !ok || utid == "" || strings.Contains(utid, ".") {
+			return "", "", "", fmt.Errorf("tokencache: home account ID %q is not uid.utid; pass the account's HomeAccountID", pk)
+		}
+		tenant = strings.ToLower(utid)
+	}
+	return prefix + tenant + ":u:" + pk, pk, tenant, nil
 }
 
 // Replace loads the partition into the MSAL client, unless the client
@@ -91,23 +124,23 @@ func (p *partition) Replace(ctx context.Context, u cache.Unmarshaler, hints cach
 	case errors.Is(err, store.ErrNotFound):
 		v = 0
 	case err != nil:
-		if p.loaded {
+		if p.loaded && ctx.Err() == nil {
 			// Redis is down but this process holds the partition: serve it.
 			p.c.stats.servedLocal.Add(1)
 			return nil
 		}
 		return fmt.Errorf("tokencache: read partition %s: %w", p.key, err)
 	}
-	if p.loaded && v == p.version {
-		p.c.stats.hits.Add(1)
+	if p.loaded && v == p.base.version {
+		p.c.stats.stateHits.Add(1)
 		return nil
 	}
-	plain := emptyCache
+	plain, live := emptyCache, false
 	if v != 0 {
-		if plain, err = p.c.open(p.key, sealed); err != nil {
+		if plain, err = p.c.open(p.key, sealed); err != nil || isTombstone(plain) {
 			plain = emptyCache
-		} else if isTombstone(plain) {
-			plain = emptyCache
+		} else {
+			live = true
 		}
 	}
 	if v == 0 {
@@ -122,9 +155,9 @@ func (p *partition) Replace(ctx context.Context, u cache.Unmarshaler, hints cach
 		if err := u.Unmarshal(emptyCache); err != nil {
 			return fmt.Errorf("tokencache: reset partition %s: %w", p.key, err)
 		}
-		plain = emptyCache
+		plain, live = emptyCache, false
 	}
-	p.loaded, p.version, p.plain = true, v, plain
+	p.loaded, p.base, p.plain, p.queued = true, basis{version: v, live: live}, plain, false
 	return nil
 }
 
@@ -152,110 +185,45 @@ func (p *partition) Export(ctx context.Context, m cache.Marshaler, hints cache.E
 		p.c.o.Logger.Error("tokencache: refused to write a partition", slog.String("key", p.key), slog.Any("err", err))
 		return err
 	}
-	nv, merged, err := p.c.write(ctx, p.key, p.version, data, ours)
+	rehomed := false
+	if p.rehomeFrom != "" && p.owner != "" {
+		if rehomed, err = ours.rehome(p.rehomeFrom, p.tenant); err != nil {
+			return err
+		}
+		if rehomed {
+			if data, err = ours.marshal(); err != nil {
+				return err
+			}
+		}
+	}
+	res, err := p.c.write(ctx, p.key, p.base, data, ours, newerSide)
 	switch {
 	case errors.Is(err, store.ErrUnavailable):
 		// The caller gets its token; the state is written when Redis answers.
-		p.c.queue(p.key, data, ours)
-		p.loaded, p.plain = true, data
+		p.c.wb.queue(p.key, data, ours, p.base)
+		p.loaded, p.plain, p.queued = !rehomed, data, true
 		return nil
 	case err != nil:
 		p.loaded = false
 		return err
-	case merged:
-		// What is stored now is more than the client holds: reload next time.
-		p.loaded, p.version, p.plain = false, nv, nil
-	default:
-		p.loaded, p.version, p.plain = true, nv, data
+	case res.signedOut:
+		if p.queued {
+			p.c.wb.cancel(p.key)
+		}
+		p.loaded, p.base, p.plain, p.queued = false, basis{}, nil, false
+		return nil
+	}
+	if p.queued {
+		p.c.wb.supersede(p.key)
+	}
+	p.base, p.queued = basis{version: res.version, live: true}, false
+	if res.merged || rehomed {
+		// What is stored now differs from what the client holds: reload next time.
+		p.loaded, p.plain = false, nil
+	} else {
+		p.loaded, p.plain = true, data
 	}
 	return nil
-}
-
-// write stores data under key over version, merging with whatever another
-// writer stored meanwhile. merged reports that the stored value differs from
-// data.
-func (c *Cache) write(ctx context.Context, key string, version uint64, data []byte, ours blob) (nv uint64, merged bool, err error) {
-	for attempt := 0; attempt < maxCASAttempts; attempt++ {
-		sealed, err := c.sealer.Seal(data, key)
-		if err != nil {
-			return 0, false, fmt.Errorf("tokencache: seal %s: %w", key, err)
-		}
-		nv, err = c.kv.CompareAndSet(ctx, key, version, sealed, ours.ttl(c.o.Now(), c.o.RefreshTokenTTL))
-		if err == nil {
-			c.stats.writes.Add(1)
-			return nv, merged, nil
-		}
-		if !errors.Is(err, store.ErrConflict) {
-			return 0, false, fmt.Errorf("tokencache: write %s: %w", key, err)
-		}
-		c.stats.conflicts.Add(1)
-		cur, cv, err := c.kv.Get(ctx, key)
-		var theirs blob
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			cv, theirs = 0, blob{}
-		case err != nil:
-			return 0, false, fmt.Errorf("tokencache: re-read %s: %w", key, err)
-		default:
-			plain, oerr := c.open(key, cur)
-			switch {
-			case oerr != nil:
-				theirs = blob{} // unreadable: overwrite it
-			case isTombstone(plain):
-				// Signed out since we read: our tokens must not come back.
-				c.stats.droppedAfterSignOut.Add(1)
-				return cv, true, nil
-			default:
-				if theirs, err = parseBlob(plain); err != nil {
-					theirs = blob{}
-				}
-			}
-		}
-		ours = merge(ours, theirs)
-		if data, err = ours.marshal(); err != nil {
-			return 0, false, err
-		}
-		version, merged = cv, true
-		c.stats.merges.Add(1)
-	}
-	return 0, false, fmt.Errorf("tokencache: write %s: still conflicting after %d attempts: %w", key, maxCASAttempts, store.ErrConflict)
-}
-
-// open unseals a stored partition; a value that fails to open (copied from
-// another key, corrupted, sealed with an unknown key) is counted, logged
-// with its key and treated as absent.
-func (c *Cache) open(key string, sealed []byte) ([]byte, error) {
-	plain, err := c.sealer.Open(sealed, key)
-	if err != nil {
-		c.stats.refusedOpen.Add(1)
-		c.o.Logger.Warn("tokencache: stored partition does not open; treated as absent", slog.String("key", key), slog.Any("err", err))
-		return nil, err
-	}
-	return plain, nil
-}
-
-// signOut replaces a user's partition with a tombstone.
-func (c *Cache) signOut(ctx context.Context, key string) error {
-	sealed, err := c.sealer.Seal(fmt.Appendf(nil, "%s%d}", tombstonePrefix, c.o.Now().Unix()), key)
-	if err != nil {
-		return err
-	}
-	for attempt := 0; attempt < maxCASAttempts; attempt++ {
-		_, v, err := c.kv.Get(ctx, key)
-		if errors.Is(err, store.ErrNotFound) {
-			v = 0
-		} else if err != nil {
-			return fmt.Errorf("tokencache: sign out %s: %w", key, err)
-		}
-		_, err = c.kv.CompareAndSet(ctx, key, v, sealed, c.o.TombstoneTTL)
-		if !errors.Is(err, store.ErrConflict) {
-			if err != nil {
-				return fmt.Errorf("tokencache: sign out %s: %w", key, err)
-			}
-			return nil
-		}
-	}
-	return fmt.Errorf("tokencache: sign out %s: %w", key, store.ErrConflict)
 }
 
 var _ cache.ExportReplace = (*partition)(nil)

@@ -1,6 +1,7 @@
 package tokencache
 
 import (
+	"strings"
 	"context"
 	"encoding/json"
 	"errors"
@@ -56,8 +57,17 @@ func newTestCache(t *testing.T) (*Cache, store.KV) {
 	return c, kv
 }
 
+// newPartition is a partition of tenant-a's users; scope is scopeA.
 func newPartition(c *Cache, scope string) *partition {
-	return &partition{c: c, scope: scope}
+	prefix, tenant := splitScope(scope)
+	return &partition{c: c, prefix: prefix, tenant: tenant}
+}
+
+// splitScope splits tg1:tc:{clientID}:{tenant}: into its prefix and tenant.
+func splitScope(scope string) (prefix, tenant string) {
+	s := strings.TrimSuffix(scope, ":")
+	i := strings.LastIndex(s, ":")
+	return s[:i+1], s[i+1:]
 }
 
 const scopeA = "tg1:tc:app-1:tenant-a:"
@@ -254,17 +264,25 @@ func TestPartitionBoundToOneKey(t *testing.T) {
 	}
 }
 
+// Partition keys name the tenant the tokens belong to: the one given, or
+// for a user of an authority that names none, the account's home tenant;
+// for the app, the tenant MSAL was asked for.
 func TestStoreKeys(t *testing.T) {
-	for pk, want := range map[string]string{
-		"uid.utid":                          scopeA + "u:uid.utid",
-		"app-1_tenant-a_AppTokenCache":      scopeA + "app",
-		"app-1_tenant-a_f00d_AppTokenCache": scopeA + "app:f00d",
+	const prefix = "tg1:tc:app-1:"
+	for _, tc := range []struct{ tenant, pk, want string }{
+		{"tenant-a", "uid.utid", prefix + "tenant-a:u:uid.utid"},
+		{"", "uid.utid", prefix + "utid:u:uid.utid"},
+		{"", "app-1_tenant-a_AppTokenCache", prefix + "tenant-a:app"},
+		{"tenant-a", "app-1_tenant-b_AppTokenCache", prefix + "tenant-b:app"},
+		{"tenant-a", "app-1_tenant-a_f00d_AppTokenCache", prefix + "tenant-a:app:f00d"},
 	} {
-		if got, _, err := storeKey(scopeA, pk); err != nil || got != want {
-			t.Errorf("storeKey(%q) = %q, %v; want %q", pk, got, err, want)
+		if got, _, _, err := storeKey(prefix, tc.tenant, tc.pk); err != nil || got != tc.want {
+			t.Errorf("storeKey(%q, %q) = %q, %v; want %q", tc.tenant, tc.pk, got, err, tc.want)
 		}
 	}
-	if _, _, err := storeKey(scopeA, ""); err == nil {
-		t.Error("the empty partition key (RemoveAccount's) was accepted")
+	for _, pk := range []string{"", "uid", "a:b.c"} {
+		if _, _, _, err := storeKey(prefix, "", pk); err == nil {
+			t.Errorf("partition key %q was accepted", pk)
+		}
 	}
 }

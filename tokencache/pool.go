@@ -53,6 +53,7 @@ type entry struct {
 
 	mu     sync.Mutex // held across MSAL calls
 	pk     string
+	gen    uint64 // the credential generation client was built with
 	client confidential.Client
 	part   *partition
 	idx    int // position in the pool's ring; -1 when not pooled
@@ -128,14 +129,17 @@ func (p *pool) current(e *entry) *answers {
 	return nil
 }
 
-// acquire returns pk's entry, locked for the caller, creating it if needed.
-func (p *pool) acquire(pk string, create func(string) (*entry, error)) (*entry, error) {
+// acquire returns pk's entry, locked for the caller, creating it if
+// needed. An entry built with a credential older than generation gen is
+// replaced: a hot entry is never evicted, so this check, not a clear at
+// rotation time, is what keeps it from using a rotated-out credential.
+func (p *pool) acquire(pk string, gen uint64, create func(string) (*entry, error)) (*entry, error) {
 	if p.maxBytes >= 0 {
 		s := p.shard(pk)
 		s.mu.RLock()
 		e := s.entries[pk].e
 		s.mu.RUnlock()
-		if e != nil {
+		if e != nil && e.gen >= gen {
 			e.used.Store(true)
 			e.mu.Lock()
 			return e, nil
@@ -153,16 +157,23 @@ func (p *pool) acquire(pk string, create func(string) (*entry, error)) (*entry, 
 	return e, nil
 }
 
-// insert pools e, or returns the entry a concurrent caller pooled first.
+// insert pools e, or returns the entry a concurrent caller pooled first
+// with a credential at least as new. An entry with an older credential
+// gives way to e.
 func (p *pool) insert(e *entry) *entry {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.shard(e.pk)
-	s.mu.Lock()
-	if cur, ok := s.entries[e.pk]; ok {
-		s.mu.Unlock()
-		return cur.e
+	s.mu.RLock()
+	cur, ok := s.entries[e.pk]
+	s.mu.RUnlock()
+	if ok {
+		if cur.e.gen >= e.gen {
+			return cur.e
+		}
+		p.remove(cur.e)
 	}
+	s.mu.Lock()
 	s.entries[e.pk] = slot{e: e}
 	s.mu.Unlock()
 	e.used.Store(true)
@@ -250,14 +261,6 @@ func (p *pool) drop(pk string) {
 	}
 }
 
-func (p *pool) clear() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for len(p.ring) > 0 {
-		p.remove(p.ring[len(p.ring)-1])
-	}
-}
-
 // size is the number of entries and their estimated bytes.
 func (p *pool) size() (int, int64) {
 	p.mu.Lock()
@@ -265,20 +268,33 @@ func (p *pool) size() (int, int64) {
 	return len(p.ring), p.bytes
 }
 
-// credHolder lets the credential change under concurrent calls.
+// credHolder lets the credential change under concurrent calls. Each
+// change starts a new generation, which every client records, so a client
+// built from the old credential is recognised however its construction
+// interleaved with the change.
 type credHolder struct {
 	mu   sync.RWMutex
 	cred confidential.Credential
+	gen  uint64
 }
 
 func (h *credHolder) set(c confidential.Credential) {
 	h.mu.Lock()
 	h.cred = c
+	h.gen++
 	h.mu.Unlock()
 }
 
-func (h *credHolder) get() confidential.Credential {
+// get returns the credential and its generation, read together.
+func (h *credHolder) get() (confidential.Credential, uint64) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
-	return h.cred
+	return h.cred, h.gen
+}
+
+// generation is the current generation.
+func (h *credHolder) generation() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.gen
 }

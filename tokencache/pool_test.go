@@ -11,7 +11,7 @@ func testEntry(pk string) (*entry, error) {
 
 func use(t *testing.T, p *pool, pk string) *entry {
 	t.Helper()
-	e, err := p.acquire(pk, testEntry)
+	e, err := p.acquire(pk, 0, testEntry)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestPoolClockSparesHotEntries(t *testing.T) {
 	}
 }
 
-func TestPoolDropAndClear(t *testing.T) {
+func TestPoolDrop(t *testing.T) {
 	p := newPool(1 << 20)
 	e := use(t, p, "a")
 	p.publish(e, &answers{})
@@ -59,9 +59,33 @@ func TestPoolDropAndClear(t *testing.T) {
 	if p.answers("a") != nil {
 		t.Fatal("answers of a dropped entry were published")
 	}
-	p.clear()
-	if n, b := p.size(); n != 0 || b != 0 {
-		t.Fatalf("after clear: %d entries, %d bytes", n, b)
+}
+
+// An entry built with an older credential generation is replaced on
+// acquire, however hot; one at least as new is kept.
+func TestPoolReplacesOlderCredential(t *testing.T) {
+	p := newPool(1 << 20)
+	old := use(t, p, "a")
+	gen1 := func(pk string) (*entry, error) { return &entry{pk: pk, gen: 1, part: &partition{}}, nil }
+	e, err := p.acquire("a", 1, gen1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.release(e)
+	if e == old || e.gen != 1 {
+		t.Fatal("an entry of the old credential was served after the change")
+	}
+	// An entry of the old generation built concurrently does not displace it.
+	if got := p.insert(&entry{pk: "a", part: &partition{}, idx: -1}); got != e {
+		t.Fatal("an entry of the old credential displaced the new one")
+	}
+	if again, _ := p.acquire("a", 1, gen1); again != e {
+		t.Fatal("a current entry was rebuilt")
+	} else {
+		p.release(again)
+	}
+	if n, _ := p.size(); n != 1 {
+		t.Fatalf("%d entries, want 1", n)
 	}
 }
 
