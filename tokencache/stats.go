@@ -9,26 +9,26 @@ import "sync/atomic"
 // The write-behind counters balance: every state queued is, in the end,
 // landed, superseded, signed out, expired or dropped, or still pending.
 type Stats struct {
-	AnswerHits          uint64 // silent calls answered from a remembered result: one version check, no MSAL
-	StateHits           uint64 // MSAL ran on a partition already in memory at the stored version: no parsing
-	Loads               uint64 // partitions read and parsed
-	Misses              uint64 // partitions absent
-	Writes              uint64 // partitions written
-	SkippedWrites       uint64 // exports that changed nothing
-	Conflicts           uint64 // compare-and-set conflicts with another writer
-	Merges              uint64 // merges after a conflict
-	RefusedForeign      uint64 // writes refused: the cache held another account or was malformed
-	RefusedOpen         uint64 // stored values that failed to open or parse, treated as absent
-	DroppedAfterSignOut uint64 // writes dropped because the user signed out meanwhile (tombstone, or gone since read)
-	ServedLocal         uint64 // calls served from memory while the store was unavailable
-	WriteBehindQueued   uint64 // states kept because the store was unavailable
-	WriteBehindLanded   uint64 // of those, written later
-	WriteBehindReplaced uint64 // of those, replaced by a newer state of the same partition before landing
+	AnswerHits           uint64 // silent calls answered from a remembered result: one version check, no MSAL
+	StateHits            uint64 // MSAL ran on a partition already in memory at the stored version: no parsing
+	Loads                uint64 // partitions read and parsed
+	Misses               uint64 // partitions absent
+	Writes               uint64 // partitions written
+	SkippedWrites        uint64 // exports that changed nothing
+	Conflicts            uint64 // compare-and-set conflicts with another writer
+	Merges               uint64 // merges after a conflict
+	RefusedForeign       uint64 // writes refused: the cache held another account or was malformed
+	RefusedOpen          uint64 // stored values that failed to open or parse, treated as absent
+	DroppedAfterSignOut  uint64 // writes dropped because the user signed out meanwhile (tombstone, or gone since read)
+	ServedLocal          uint64 // calls served from memory while the store was unavailable
+	WriteBehindQueued    uint64 // states kept because the store was unavailable
+	WriteBehindLanded    uint64 // of those, written later
+	WriteBehindReplaced  uint64 // of those, replaced by a newer state of the same partition before landing
 	WriteBehindSignedOut uint64 // of those, dropped: cancelled by SignOut, or the partition was signed out or gone
-	WriteBehindExpired  uint64 // of those, dropped: older than TombstoneTTL, past what a tombstone can guard
-	WriteBehindDropped  uint64 // of those, lost otherwise: queue full, write refused, still waiting at Close
-	WriteBehindPending  int    // waiting now
-	OBOHits             uint64 // on-behalf-of results served from tenantgate's own entries
+	WriteBehindExpired   uint64 // of those, dropped: older than TombstoneTTL, past what a tombstone can guard
+	WriteBehindDropped   uint64 // of those, lost otherwise: queue full, write refused, still waiting at Close
+	WriteBehindPending   int    // waiting now
+	OBOHits              uint64 // on-behalf-of results served from tenantgate's own entries
 }
 
 type counters struct {
