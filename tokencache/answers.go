@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
 	"sync/atomic"
@@ -77,8 +78,9 @@ func (r *scoped) result() confidential.AuthResult {
 	return res
 }
 
-// deepCopy copies a decoded JSON object: claims may hold arrays and
-// objects, which a shallow copy would still share.
+// deepCopy copies a decoded JSON object: its values may be arrays,
+// objects or raw JSON (MSAL keeps a cache entry's unknown fields as
+// json.RawMessage), which a shallow copy would still share.
 func deepCopy(m map[string]any) map[string]any {
 	out := maps.Clone(m)
 	for k, v := range out {
@@ -91,6 +93,8 @@ func copyJSON(v any) any {
 	switch v := v.(type) {
 	case map[string]any:
 		return deepCopy(v)
+	case json.RawMessage:
+		return slices.Clone(v)
 	case []any:
 		s := slices.Clone(v)
 		for i := range s {

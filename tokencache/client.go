@@ -152,8 +152,8 @@ func (cl *Client) AuthCodeURL(ctx context.Context, redirectURI string, scopes []
 // (MSAL's uid.utid) from the cache, refreshing it with the refresh token
 // when it is expiring. A store failure is an error wrapping
 // store.ErrUnavailable, never ErrNoToken: Redis down is not signed out.
-// It takes WithClaims (never answered from the cache) and WithTenantID
-// (that tenant's partition).
+// It takes WithTenantID (that tenant's partition). It refuses WithClaims,
+// as MSAL Go does: a claims challenge needs the user, through AuthCodeURL.
 func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, scopes []string, opts ...Option) (confidential.AuthResult, error) {
 	if err := ctx.Err(); err != nil {
 		return confidential.AuthResult{}, fmt.Errorf("tokencache: AcquireTokenSilent: %w", err)
@@ -163,8 +163,14 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 	}
 	var o callOptions
 	if len(opts) > 0 {
+		for _, opt := range opts {
+			if opt.kind == optClaims {
+				// TestMSALFactSilentRefusesClaims.
+				return confidential.AuthResult{}, errors.New("tokencache: AcquireTokenSilent does not take WithClaims: MSAL Go refuses claims on silent calls; send the user through AuthCodeURL with WithClaims")
+			}
+		}
 		var err error
-		if o, err = collect("AcquireTokenSilent", optClaims|optTenantID, opts); err != nil {
+		if o, err = collect("AcquireTokenSilent", optTenantID, opts); err != nil {
 			return confidential.AuthResult{}, err
 		}
 	}
@@ -185,7 +191,7 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 	case msalTenant != "":
 		poolKey = homeAccountID + "\x00" + msalTenant
 	}
-	plain := o.claims == "" && poolKey == homeAccountID
+	plain := poolKey == homeAccountID
 	key := strings.Join(scopes, " ")
 	if plain {
 		if res, ok := cl.answer(ctx, cl.pool.answers(homeAccountID), key); ok {
@@ -207,9 +213,6 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 		}
 	}
 	mo := []confidential.AcquireSilentOption{confidential.WithSilentAccount(confidential.Account{HomeAccountID: homeAccountID})}
-	if o.claims != "" {
-		mo = append(mo, confidential.WithClaims(o.claims))
-	}
 	if msalTenant != "" {
 		mo = append(mo, confidential.WithTenantID(msalTenant))
 	}

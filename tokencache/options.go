@@ -34,9 +34,9 @@ var optionNames = map[optionKind]string{
 // WithClaims passes a claims challenge (from a resource's WWW-Authenticate
 // header, or client capabilities). As in MSAL, a call with claims is never
 // answered from the cache: it goes to the identity provider, and the token
-// it gets is stored. For AuthCodeURL, AcquireTokenSilent,
-// AcquireTokenByAuthCode, AcquireTokenByCredential and
-// AcquireTokenOnBehalfOf.
+// it gets is stored. For AuthCodeURL, AcquireTokenByAuthCode,
+// AcquireTokenByCredential and AcquireTokenOnBehalfOf; AcquireTokenSilent
+// refuses it, as MSAL Go does (a user's challenge needs the user).
 func WithClaims(claims string) Option { return Option{optClaims, claims} }
 
 // WithTenantID asks for a token from another tenant than the client's
