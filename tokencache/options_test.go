@@ -210,10 +210,12 @@ func newClientAt(t testing.TB, c *tokencache.Cache, idp *devidptest.Server, auth
 
 // Finding 6: newEntry read the old credential, SetCredential swapped it
 // and cleared the pool, and insert then pooled the client built with the
-// old one, which the clock never evicts while hot. Each round races a
-// first call (which builds the entry) against a rotation, then asks with
-// a claims challenge (never answered from the cache) which credential the
-// entry now uses. Set TG_SEED to replay.
+// old one, which the clock never evicts while hot. Each round starts the
+// first call (which builds the entry) of many clients at once and rotates
+// their credentials meanwhile, one after another in random order, so that
+// some rotation lands inside some client's construction; then it asks each
+// with a claims challenge (never answered from the cache) which credential
+// its entry now uses. Set TG_SEED to replay the order.
 func TestCredentialRotationRaceUsesNewCredential(t *testing.T) {
 	seed := rand.Uint64()
 	if s := os.Getenv("TG_SEED"); s != "" {
@@ -234,42 +236,50 @@ func TestCredentialRotationRaceUsesNewCredential(t *testing.T) {
 	ctx := context.Background()
 	app := []string{apiScope(idp, ".default")}
 	challenge := tokencache.WithClaims(`{"access_token":{"xms_cc":{"values":["cp1"]}}}`)
+	const rounds, clients = 250, 32
 	stale := 0
-	const rounds = 300
 	for range rounds {
-		cl, err := c.NewClient(tokencache.ClientConfig{Authority: idp.Authority("contoso"), ClientID: idp.ClientID(),
-			Credential: provider("old"), HTTPClient: idp.HTTPClient()})
-		if err != nil {
-			t.Fatal(err)
+		cls := make([]*tokencache.Client, clients)
+		for i := range cls {
+			var err error
+			cls[i], err = c.NewClient(tokencache.ClientConfig{Authority: idp.Authority("contoso"), ClientID: idp.ClientID(),
+				Credential: provider("old"), HTTPClient: idp.HTTPClient()})
+			if err != nil {
+				t.Fatal(err)
+			}
 		}
-		spin := r.IntN(2000)
-		var head atomic.Int64
+		order := r.Perm(clients)
+		gap := r.IntN(200)
 		var wg sync.WaitGroup
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			if _, err := cl.AcquireTokenByCredential(ctx, app, challenge); err != nil {
-				t.Error(err)
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for range spin { // a random head start for the first call
-				head.Add(1)
-			}
-			cl.SetCredential(provider("new"))
-		}()
-		wg.Wait()
-		res, err := cl.AcquireTokenByCredential(ctx, app, challenge)
-		if err != nil {
-			t.Fatal(err)
+		var spin atomic.Int64
+		for _, cl := range cls {
+			wg.Go(func() {
+				if _, err := cl.AcquireTokenByCredential(ctx, app, challenge); err != nil {
+					t.Error(err)
+				}
+			})
 		}
-		if strings.HasPrefix(res.AccessToken, "old.") {
-			stale++
+		wg.Go(func() {
+			for _, i := range order {
+				cls[i].SetCredential(provider("new"))
+				for range gap {
+					spin.Add(1)
+				}
+			}
+		})
+		wg.Wait()
+		for _, cl := range cls {
+			res, err := cl.AcquireTokenByCredential(ctx, app, challenge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.HasPrefix(res.AccessToken, "old.") {
+				stale++
+			}
 		}
 	}
 	if stale != 0 {
-		t.Fatalf("%d of %d rounds kept using the rotated-out credential after SetCredential returned", stale, rounds)
+		t.Fatalf("%d of %d clients kept using the rotated-out credential after SetCredential returned", stale, rounds*clients)
 	}
 }
 
