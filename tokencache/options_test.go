@@ -227,7 +227,7 @@ func TestCredentialRotationRaceUsesNewCredential(t *testing.T) {
 	t.Logf("seed %d", seed)
 	r := rand.New(rand.NewPCG(seed, 0))
 	idp := devidptest.Start(t)
-	c := newCache(t, openMem(t), tokencache.Options{})
+	kv := openMem(t)
 	provider := func(name string) confidential.Credential {
 		return confidential.NewCredFromTokenProvider(func(context.Context, confidential.TokenProviderParameters) (confidential.TokenProviderResult, error) {
 			return confidential.TokenProviderResult{AccessToken: name + "." + strconv.FormatUint(rand.Uint64(), 36), ExpiresInSeconds: 3600}, nil
@@ -236,13 +236,17 @@ func TestCredentialRotationRaceUsesNewCredential(t *testing.T) {
 	ctx := context.Background()
 	app := []string{apiScope(idp, ".default")}
 	challenge := tokencache.WithClaims(`{"access_token":{"xms_cc":{"values":["cp1"]}}}`)
-	const rounds, clients = 250, 32
+	const rounds, clients = 400, 32
 	stale := 0
 	for range rounds {
+		// Each client has a cache of its own (one prefix each), so that
+		// their first writes do not contend for one app partition.
 		cls := make([]*tokencache.Client, clients)
+		caches := make([]*tokencache.Cache, clients)
 		for i := range cls {
+			caches[i] = tokencache.New(kv, testKeyring, tokencache.Options{Logger: quiet, Prefix: "tg1:tc:" + strconv.Itoa(i) + ":"})
 			var err error
-			cls[i], err = c.NewClient(tokencache.ClientConfig{Authority: idp.Authority("contoso"), ClientID: idp.ClientID(),
+			cls[i], err = caches[i].NewClient(tokencache.ClientConfig{Authority: idp.Authority("contoso"), ClientID: idp.ClientID(),
 				Credential: provider("old"), HTTPClient: idp.HTTPClient()})
 			if err != nil {
 				t.Fatal(err)
@@ -276,6 +280,9 @@ func TestCredentialRotationRaceUsesNewCredential(t *testing.T) {
 			if strings.HasPrefix(res.AccessToken, "old.") {
 				stale++
 			}
+		}
+		for _, c := range caches {
+			c.Close()
 		}
 	}
 	if stale != 0 {

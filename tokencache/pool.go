@@ -10,7 +10,7 @@ import (
 // pool keeps one MSAL client per hot partition, with the state it last
 // loaded, so that a partition unchanged since then needs no parsing, and
 // the partition's last answers, so that a repeated call needs no MSAL at
-// all (see Client.fast).
+// all (see answers).
 //
 // The answers are read without any lock: a lookup takes only its shard's
 // read lock, and use is marked with a bit that eviction clears (CLOCK), not
@@ -266,35 +266,4 @@ func (p *pool) size() (int, int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.ring), p.bytes
-}
-
-// credHolder lets the credential change under concurrent calls. Each
-// change starts a new generation, which every client records, so a client
-// built from the old credential is recognised however its construction
-// interleaved with the change.
-type credHolder struct {
-	mu   sync.RWMutex
-	cred confidential.Credential
-	gen  uint64
-}
-
-func (h *credHolder) set(c confidential.Credential) {
-	h.mu.Lock()
-	h.cred = c
-	h.gen++
-	h.mu.Unlock()
-}
-
-// get returns the credential and its generation, read together.
-func (h *credHolder) get() (confidential.Credential, uint64) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.cred, h.gen
-}
-
-// generation is the current generation.
-func (h *credHolder) generation() uint64 {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.gen
 }
