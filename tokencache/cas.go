@@ -41,7 +41,9 @@ type writeResult struct {
 // writer stored meanwhile, as side.
 func (c *Cache) write(ctx context.Context, key string, base basis, data []byte, ours blob, as side) (writeResult, error) {
 	var res writeResult
-	version := base.version
+	// version and live follow the latest state read: a live version that
+	// vanishes is a sign-out, whichever read saw it.
+	version, live := base.version, base.live
 	for attempt := 0; attempt < maxCASAttempts; attempt++ {
 		sealed, err := c.sealer.Seal(data, key)
 		if err != nil {
@@ -61,7 +63,7 @@ func (c *Cache) write(ctx context.Context, key string, base basis, data []byte, 
 		var theirs blob
 		switch {
 		case errors.Is(err, store.ErrNotFound):
-			if base.live {
+			if live {
 				// It held tokens when read and is gone: signed out, and
 				// the tombstone is no longer there to say so.
 				return c.signedOut(key, 0), nil
@@ -73,12 +75,14 @@ func (c *Cache) write(ctx context.Context, key string, base basis, data []byte, 
 			plain, oerr := c.open(key, cur)
 			switch {
 			case oerr != nil:
-				theirs = blob{} // unreadable: overwrite it
+				theirs, live = blob{}, false // unreadable: overwrite it
 			case isTombstone(plain):
 				return c.signedOut(key, cv), nil
 			default:
 				if theirs, err = parseBlob(plain); err != nil {
-					theirs = blob{}
+					theirs, live = blob{}, false
+				} else {
+					live = true
 				}
 			}
 		}

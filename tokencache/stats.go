@@ -28,13 +28,14 @@ type Stats struct {
 	WriteBehindExpired   uint64 // of those, dropped: older than TombstoneTTL, past what a tombstone can guard
 	WriteBehindDropped   uint64 // of those, lost otherwise: queue full, write refused, still waiting at Close
 	WriteBehindPending   int    // waiting now
+	WriteBehindRetries   uint64 // flush rounds that found the store still unavailable
 	OBOHits              uint64 // on-behalf-of results served from tenantgate's own entries
 }
 
 type counters struct {
 	answerHits, stateHits, loads, misses, writes, skippedWrites, conflicts, merges atomic.Uint64
 	refusedForeign, refusedOpen, droppedAfterSignOut, servedLocal, oboHits         atomic.Uint64
-	wbQueued, wbLanded, wbReplaced, wbSignedOut, wbExpired, wbDropped              atomic.Uint64
+	wbQueued, wbLanded, wbReplaced, wbSignedOut, wbExpired, wbDropped, wbRetries   atomic.Uint64
 }
 
 // Stats returns the counters. The metrics code registers a Cache through
@@ -50,6 +51,6 @@ func (c *Cache) Stats() Stats {
 		WriteBehindQueued: s.wbQueued.Load(), WriteBehindLanded: s.wbLanded.Load(),
 		WriteBehindReplaced: s.wbReplaced.Load(), WriteBehindSignedOut: s.wbSignedOut.Load(),
 		WriteBehindExpired: s.wbExpired.Load(), WriteBehindDropped: s.wbDropped.Load(),
-		WriteBehindPending: c.wb.pending(), OBOHits: s.oboHits.Load(),
+		WriteBehindPending: c.wb.pending(), WriteBehindRetries: s.wbRetries.Load(), OBOHits: s.oboHits.Load(),
 	}
 }

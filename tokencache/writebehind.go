@@ -201,6 +201,7 @@ func (w *writeBehind) flush(ctx context.Context) bool {
 
 		res, err := w.c.write(ctx, key, q.base, q.data, q.blob, olderSide)
 		if errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
+			w.c.stats.wbRetries.Add(1)
 			return false
 		}
 		if !w.remove(key, q.seq) {
