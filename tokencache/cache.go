@@ -41,6 +41,12 @@ type Options struct {
 	WriteBehindRetry time.Duration
 	Logger           *slog.Logger
 	Now              func() time.Time
+
+	// RefreshLockTTL is the lease of the lock a replica holds on a
+	// partition while it redeems the refresh token (refresh.go); it is
+	// renewed every third of it while the IdP answers, and bounds how
+	// long a crashed holder blocks the others. Default 5s.
+	RefreshLockTTL time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -62,6 +68,9 @@ func (o Options) withDefaults() Options {
 	if o.WriteBehindRetry <= 0 {
 		o.WriteBehindRetry = 100 * time.Millisecond
 	}
+	if o.RefreshLockTTL <= 0 {
+		o.RefreshLockTTL = defaultRefreshLockTTL
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -79,6 +88,7 @@ type Cache struct {
 	sealer Sealer
 	o      Options
 	stats  counters
+	rf     refresher // the refresh lock's state (refresh.go)
 
 	wbMu    sync.Mutex
 	wb      map[string]pendingWrite // key → the newest state not yet written
@@ -109,6 +119,7 @@ func New(kv store.KV, sealer Sealer, o Options) *Cache {
 func (c *Cache) Close() error {
 	c.stop()
 	<-c.done
+	c.rf.close()
 	return nil
 }
 
@@ -208,6 +219,12 @@ type Stats struct {
 	WriteBehindDropped  uint64 // of those, lost (queue full or write refused)
 	WriteBehindPending  int    // waiting now
 	OBOHits             uint64 // on-behalf-of results served from tenantgate's own entries
+	// The refresh lock (refresh.go).
+	RefreshLocks        uint64 // refresh locks taken in the store
+	RefreshWaits        uint64 // refreshes that waited for another call's or replica's
+	RefreshedElsewhere  uint64 // refreshes not sent: the partition was refreshed meanwhile, and reloaded
+	RefreshLockFailures uint64 // refreshes sent without the lock: the store could not lock
+	RefreshLockLost     uint64 // locks that lapsed while held (the store was unreachable longer than RefreshLockTTL)
 }
 
 // Stats returns the counters. The metrics code registers a Cache through
@@ -224,6 +241,8 @@ func (c *Cache) Stats() Stats {
 		DroppedAfterSignOut: s.droppedAfterSignOut.Load(), ServedLocal: s.servedLocal.Load(),
 		WriteBehindQueued: s.wbQueued.Load(), WriteBehindLanded: s.wbLanded.Load(), WriteBehindDropped: s.wbDropped.Load(),
 		WriteBehindPending: pending, OBOHits: s.oboHits.Load(),
+		RefreshLocks: c.rf.locks.Load(), RefreshWaits: c.rf.waits.Load(), RefreshedElsewhere: c.rf.elsewhere.Load(),
+		RefreshLockFailures: c.rf.failures.Load(), RefreshLockLost: c.rf.lost.Load(),
 	}
 }
 

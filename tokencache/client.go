@@ -63,7 +63,8 @@ func (c *Cache) NewClient(cfg ClientConfig) (*Client, error) {
 		hc = http.DefaultClient
 	}
 	shared := *hc
-	shared.Transport = newMetadataCache(hc.Transport)
+	// The refresh gate sees MSAL's refresh requests first (refresh.go).
+	shared.Transport = newRefreshGate(c, newMetadataCache(hc.Transport))
 	cl := &Client{
 		cache: c, cfg: cfg, tenant: tenant, http: &shared,
 		scope: c.o.Prefix + cfg.ClientID + ":" + tenant + ":",
@@ -134,7 +135,8 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 		}
 	}
 	opts = append(opts, confidential.WithSilentAccount(confidential.Account{HomeAccountID: homeAccountID}))
-	res, err := e.client.AcquireTokenSilent(ctx, scopes, opts...)
+	// One refresh across replicas: the MSAL call goes through refresh.go.
+	res, err := cl.silent(ctx, e, scopes, opts)
 	if err == nil && plain {
 		cl.remember(e, key, res)
 	}
