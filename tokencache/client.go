@@ -148,7 +148,7 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 func (cl *Client) AcquireTokenByAuthCode(ctx context.Context, code, redirectURI string, scopes []string, opts ...confidential.AcquireByAuthCodeOption) (confidential.AuthResult, error) {
 	// The partition is unknown until the IdP says who signed in: a fresh
 	// client binds to it on MSAL's first Replace.
-	part := &partition{c: cl.cache, scope: cl.scope}
+	part := &partition{c: cl.cache, scope: cl.scope, signIn: true}
 	c, err := cl.msal(part)
 	if err != nil {
 		return confidential.AuthResult{}, err

@@ -43,6 +43,11 @@ type partition struct {
 	version uint64
 	// plain is the serialization that version holds, to skip unchanged writes.
 	plain []byte
+	// signedOut: version is a sign-out's tombstone, loaded as an empty
+	// cache. Only a sign-in (signIn) may write over it: MSAL re-reads the
+	// partition before writing a refreshed token, so a refresh that was at
+	// the IdP during the sign-out would otherwise write the user back in.
+	signedOut, signIn bool
 }
 
 // bind fixes the partition on first use and checks it on every later one.
@@ -103,11 +108,12 @@ func (p *partition) Replace(ctx context.Context, u cache.Unmarshaler, hints cach
 		return nil
 	}
 	plain := emptyCache
+	signedOut := false
 	if v != 0 {
 		if plain, err = p.c.open(p.key, sealed); err != nil {
 			plain = emptyCache
 		} else if isTombstone(plain) {
-			plain = emptyCache
+			plain, signedOut = emptyCache, true
 		}
 	}
 	if v == 0 {
@@ -124,7 +130,7 @@ func (p *partition) Replace(ctx context.Context, u cache.Unmarshaler, hints cach
 		}
 		plain = emptyCache
 	}
-	p.loaded, p.version, p.plain = true, v, plain
+	p.loaded, p.version, p.plain, p.signedOut = true, v, plain, signedOut
 	return nil
 }
 
@@ -140,6 +146,12 @@ func (p *partition) Export(ctx context.Context, m cache.Marshaler, hints cache.E
 	}
 	if p.loaded && bytes.Equal(data, p.plain) {
 		p.c.stats.skippedWrites.Add(1)
+		return nil
+	}
+	if p.loaded && p.signedOut && !p.signIn {
+		// Tokens refreshed from before a sign-out: they must not come back.
+		p.c.stats.droppedAfterSignOut.Add(1)
+		p.loaded = false
 		return nil
 	}
 	ours, err := parseBlob(data)

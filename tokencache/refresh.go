@@ -39,9 +39,13 @@ import (
 // Defaults of the refresh lock.
 const (
 	defaultRefreshLockTTL = 5 * time.Second
-	// maxRefreshAttempts bounds how often one call goes back to MSAL
-	// because the partition changed under it.
-	maxRefreshAttempts = 8
+	// maxRefreshWait bounds how long one call keeps going back to MSAL
+	// because the partition changed under it (each time, another call
+	// refreshed: the others make progress). It is MSAL's own bound on a
+	// request without a deadline. With tokens that are due as soon as they
+	// are issued (lifetimes under MSAL's 5 minutes), every call refreshes,
+	// and a call may lose the race for the lock many times in a row.
+	maxRefreshWait = 30 * time.Second
 	// maxCatchUp bounds how long a waiter waits for the store's copy to
 	// show the version a release announced (the store's coherence window,
 	// normally milliseconds).
@@ -71,6 +75,7 @@ type refreshCallKey struct{}
 // finds that the partition was refreshed elsewhere. e is locked.
 func (cl *Client) silent(ctx context.Context, e *entry, scopes []string, opts []confidential.AcquireSilentOption) (confidential.AuthResult, error) {
 	c := cl.cache
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		call := &refreshCall{part: e.part}
 		res, err := e.client.AcquireTokenSilent(context.WithValue(ctx, refreshCallKey{}, call), scopes, opts...)
@@ -86,8 +91,8 @@ func (cl *Client) silent(ctx context.Context, e *entry, scopes []string, opts []
 		if err := ctx.Err(); err != nil {
 			return confidential.AuthResult{}, fmt.Errorf("tokencache: waiting for another replica's refresh of %s: %w", e.part.key, err)
 		}
-		if attempt == maxRefreshAttempts {
-			return confidential.AuthResult{}, fmt.Errorf("tokencache: refresh of %s: the partition changed %d times meanwhile; retry the call: %w", e.part.key, attempt, store.ErrConflict)
+		if time.Since(start) > maxRefreshWait {
+			return confidential.AuthResult{}, fmt.Errorf("tokencache: refresh of %s: other calls refreshed it %d times meanwhile; retry the call: %w", e.part.key, attempt, store.ErrConflict)
 		}
 	}
 }

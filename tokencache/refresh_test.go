@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -369,5 +370,54 @@ func TestRefreshWithStoreDownCountsLockFailure(t *testing.T) {
 	}
 	if n := idp.IdP().Count("token", "refresh_token"); n != 2 {
 		t.Fatalf("%d refresh_token grants; want 2", n)
+	}
+}
+
+// A replica signs the user out while another replica's refresh is at the
+// IdP. MSAL reads the partition again before it writes the new token: it
+// finds the sign-out's tombstone, which it sees as an empty cache, and the
+// write over it would succeed and bring the user back. Found by
+// TestCoherenceHistory ("refreshing"). The user must stay signed out.
+func TestSignOutDuringRefreshStaysSignedOut(t *testing.T) {
+	open := redisBackend.start(t)
+	idp := devidptest.Start(t)
+	ctx := context.Background()
+	one := newCache(t, open(), tokencache.Options{})
+	refreshing, signingOut, reading := newClient(t, one, idp, "contoso"),
+		newClient(t, newCache(t, open(), tokencache.Options{}), idp, "contoso"),
+		newClient(t, newCache(t, open(), tokencache.Options{}), idp, "contoso")
+	scopes := []string{apiScope(idp, "access_as_user")}
+	idp.IdP().SetLifetimes(devidp.Lifetimes{AccessToken: 4 * time.Minute})
+	user := signIn(t, idp, refreshing, "alice@contoso.onmicrosoft.com", scopes)
+	idp.IdP().SetLifetimes(devidp.Lifetimes{})
+	home := user.Account.HomeAccountID
+
+	idp.IdP().SetLatency(time.Second)
+	done := make(chan error, 1)
+	go func() {
+		_, err := refreshing.AcquireTokenSilent(ctx, home, scopes)
+		done <- err
+	}()
+	// The refresh request leaves right after the lock is taken; the IdP
+	// holds its answer for a second.
+	deadline := time.Now().Add(time.Minute)
+	for one.Stats().RefreshLocks == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the refresh never took its lock")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := signingOut.SignOut(ctx, home); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, tokencache.ErrNoToken) {
+		t.Fatalf("the refresh signed out under it: %v; want its token or ErrNoToken", err)
+	}
+	idp.IdP().SetLatency(0)
+	if _, err := reading.AcquireTokenSilent(ctx, home, scopes); !errors.Is(err, tokencache.ErrNoToken) {
+		t.Fatalf("after the sign-out, another replica: %v; want ErrNoToken (the refresh brought the user back)", err)
+	}
+	if st := one.Stats(); st.DroppedAfterSignOut == 0 {
+		t.Fatalf("%+v; want the refreshed state dropped", st)
 	}
 }
