@@ -199,9 +199,11 @@ type releaseSignal struct {
 type heldLock struct {
 	key, lockKey, owner string
 	lk                  store.Locker
+	from                uint64 // the version MSAL refreshes from
+	spentKey            string // the marker claimed for from; "" if none
 	f                   *flight
-	stop                context.CancelFunc
-	renewed             chan struct{} // closed when the renewer has stopped
+	stop                context.CancelFunc // nil until renewing
+	renewed             chan struct{}      // closed when the renewer has stopped
 	lost                atomic.Bool
 }
 
@@ -262,6 +264,8 @@ func (rf *refresher) acquire(ctx context.Context, c *Cache, key string, version 
 		// calls still refresh one at a time.
 		return &heldLock{key: key, f: f}, nil
 	}
+	// This call is the process's only waiter on key's releases.
+	defer rf.forget(key)
 	ttl := c.o.RefreshLockTTL
 	owner := store.NewOwner()
 	subscribed := false
@@ -272,13 +276,7 @@ func (rf *refresher) acquire(ctx context.Context, c *Cache, key string, version 
 		switch {
 		case err == nil:
 			rf.locks.Add(1)
-			h := rf.hold(c, lk, key, owner, f)
-			// Another replica may have refreshed before this one asked.
-			if err := rf.movedOn(ctx, c, key, version, hint); err != nil {
-				rf.release(ctx, c, h, version)
-				return nil, err
-			}
-			return h, nil
+			return rf.claim(ctx, c, lk, key, owner, version, hint, f)
 		case errors.Is(err, store.ErrConflict):
 		case ctx.Err() != nil:
 			return nil, ctx.Err()
@@ -312,6 +310,53 @@ func (rf *refresher) acquire(ctx context.Context, c *Cache, key string, version 
 			return nil, err
 		}
 	}
+}
+
+// claim checks, with the lock just taken, that the refresh token MSAL
+// holds is unspent, and starts renewing the lock.
+//
+// The stored version is read through the store's copy, which may lag
+// behind another replica's write for the store's coherence window; so the
+// lock is not enough. The refresh also claims a marker named by the
+// version it refreshes from, which a successful refresh keeps for
+// spentTTL: the marker answers from Redis itself, never from a copy.
+func (rf *refresher) claim(ctx context.Context, c *Cache, lk store.Locker, key, owner string, version, hint uint64, f *flight) (*heldLock, error) {
+	h := &heldLock{key: key, lk: lk, lockKey: lockKey(key), owner: owner, from: version, f: f}
+	if err := rf.movedOn(ctx, c, key, version, hint); err != nil {
+		rf.release(ctx, c, h, version)
+		return nil, err
+	}
+	spent := spentKey(key, version)
+	switch err := lk.Acquire(ctx, spent, owner, c.o.RefreshLockTTL); {
+	case err == nil:
+		h.spentKey = spent
+	case errors.Is(err, store.ErrConflict):
+		// Refreshed from this version already: this replica's copy lags.
+		// Give it a moment before MSAL reloads it.
+		rf.elsewhere.Add(1)
+		rf.release(ctx, c, h, version)
+		select {
+		case <-time.After(pollInterval(c.o.RefreshLockTTL)):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		return nil, errRefreshedElsewhere
+	case ctx.Err() != nil:
+		rf.release(ctx, c, h, version)
+		return nil, ctx.Err()
+	}
+	// Any other failure: the lock is held, refresh without the marker.
+	rf.renew(c, h)
+	return h, nil
+}
+
+// spentTTL is how long a refresh's marker outlives it: longer than any
+// store's copy may lag (redisstore's L1 serves a value at most a minute
+// without asking Redis).
+const spentTTL = 2 * time.Minute
+
+func spentKey(key string, version uint64) string {
+	return key + ":refreshed:" + strconv.FormatUint(version, 16)
 }
 
 // pollInterval is how often a waiter asks again when no release is
@@ -354,11 +399,11 @@ func (rf *refresher) movedOn(ctx context.Context, c *Cache, key string, version,
 	}
 }
 
-// hold starts renewing a lock just taken, every third of its TTL, until
-// release.
-func (rf *refresher) hold(c *Cache, lk store.Locker, key, owner string, f *flight) *heldLock {
+// renew renews a lock just taken (and its marker), every third of its
+// TTL, until release.
+func (rf *refresher) renew(c *Cache, h *heldLock) {
 	ctx, stop := context.WithCancel(context.Background())
-	h := &heldLock{key: key, lk: lk, lockKey: lockKey(key), owner: owner, f: f, stop: stop, renewed: make(chan struct{})}
+	h.stop, h.renewed = stop, make(chan struct{})
 	ttl := c.o.RefreshLockTTL
 	go func() {
 		defer close(h.renewed)
@@ -370,37 +415,52 @@ func (rf *refresher) hold(c *Cache, lk store.Locker, key, owner string, f *fligh
 				return
 			case <-t.C:
 			}
-			err := lk.Renew(ctx, h.lockKey, owner, ttl)
+			err := h.lk.Renew(ctx, h.lockKey, h.owner, ttl)
+			if err == nil && h.spentKey != "" {
+				err = h.lk.Renew(ctx, h.spentKey, h.owner, ttl)
+			}
 			switch {
 			case err == nil, ctx.Err() != nil:
 			case errors.Is(err, store.ErrConflict):
 				// Lapsed (the store was unreachable longer than the TTL):
 				// another replica may refresh too. Nothing to undo here;
 				// say so.
-				if !h.lost.Swap(true) {
-					rf.lost.Add(1)
-					c.o.Logger.Warn("tokencache: refresh lock lapsed while refreshing", slog.String("key", key))
-				}
+				rf.lapsed(c, h)
 				return
 			}
 		}
 	}()
-	return h
+}
+
+func (rf *refresher) lapsed(c *Cache, h *heldLock) {
+	if !h.lost.Swap(true) {
+		rf.lost.Add(1)
+		c.o.Logger.Warn("tokencache: refresh lock lapsed while refreshing", slog.String("key", h.key))
+	}
 }
 
 // release frees a held lock and announces the version the holder left
 // stored, so waiters on every replica reload it; then this process's
-// waiters go on.
+// waiters go on. The marker stays for spentTTL if the refresh wrote a new
+// version, and goes if not (the refresh failed: let another try).
 func (rf *refresher) release(ctx context.Context, c *Cache, h *heldLock, version uint64) {
 	if h.lk != nil {
-		h.stop()
-		<-h.renewed
+		if h.stop != nil {
+			h.stop()
+			<-h.renewed
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.RefreshLockTTL)
 		defer cancel()
+		if h.spentKey != "" {
+			if version != h.from {
+				_ = h.lk.Renew(ctx, h.spentKey, h.owner, spentTTL)
+			} else {
+				_ = h.lk.Release(ctx, h.spentKey, h.owner)
+			}
+		}
 		err := h.lk.Release(ctx, h.lockKey, h.owner)
-		if errors.Is(err, store.ErrConflict) && !h.lost.Swap(true) {
-			rf.lost.Add(1)
-			c.o.Logger.Warn("tokencache: refresh lock lapsed while refreshing", slog.String("key", h.key))
+		if errors.Is(err, store.ErrConflict) {
+			rf.lapsed(c, h)
 		}
 		if p, ok := c.kv.(store.Publisher); ok && err == nil {
 			// Best effort: a waiter that misses it polls.
@@ -435,6 +495,13 @@ func (rf *refresher) signal(key string) *releaseSignal {
 		rf.signals[key] = s
 	}
 	return s
+}
+
+// forget drops key's signal: its one waiter has stopped waiting.
+func (rf *refresher) forget(key string) {
+	rf.mu.Lock()
+	delete(rf.signals, key)
+	rf.mu.Unlock()
 }
 
 // announce wakes the waiters of key's release.

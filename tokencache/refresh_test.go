@@ -12,6 +12,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -419,5 +420,83 @@ func TestSignOutDuringRefreshStaysSignedOut(t *testing.T) {
 	}
 	if st := one.Stats(); st.DroppedAfterSignOut == 0 {
 		t.Fatalf("%+v; want the refreshed state dropped", st)
+	}
+}
+
+// laggingStore is a real Redis store whose reads of user partitions lag:
+// a value read once is served for lag, as an L1 does whose invalidation is
+// still on its way (the store contract allows a coherence window). Locks,
+// writes and messages go to Redis as they are.
+type laggingStore struct {
+	*redisstore.Store
+	lag time.Duration
+	mu  sync.Mutex
+	m   map[string]laggedRead
+}
+
+type laggedRead struct {
+	data    []byte
+	version uint64
+	at      time.Time
+}
+
+func (s *laggingStore) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	if !strings.Contains(key, ":u:") {
+		return s.Store.Get(ctx, key)
+	}
+	s.mu.Lock()
+	r, ok := s.m[key]
+	s.mu.Unlock()
+	if ok && time.Since(r.at) < s.lag {
+		return r.data, r.version, nil
+	}
+	data, v, err := s.Store.Get(ctx, key)
+	if err == nil {
+		s.mu.Lock()
+		s.m[key] = laggedRead{data: data, version: v, at: time.Now()}
+		s.mu.Unlock()
+	}
+	return data, v, err
+}
+
+// The re-read under the lock must not trust the store's copy alone: a
+// replica whose copy still shows the version another replica just
+// refreshed from would redeem a spent refresh token, and strict rotation
+// then revokes the user's sign-in.
+func TestRefreshLockTrustsNoLaggingCopy(t *testing.T) {
+	srv := redistest.Standalone(t)
+	idp := devidptest.Start(t)
+	idp.IdP().SetStrictRefreshRotation(true)
+	ctx := context.Background()
+	o := redisstore.Options{Addrs: []string{srv.Addr}}
+	a := newClient(t, newCache(t, openRedis(t, o), tokencache.Options{}), idp, "contoso")
+	lagging := &laggingStore{Store: openRedis(t, o), lag: time.Second, m: map[string]laggedRead{}}
+	bc := newCache(t, lagging, tokencache.Options{})
+	b := newClient(t, bc, idp, "contoso")
+	scopes := []string{apiScope(idp, "access_as_user")}
+	idp.IdP().SetLifetimes(devidp.Lifetimes{AccessToken: 4 * time.Minute})
+	home := signIn(t, idp, a, "alice@contoso.onmicrosoft.com", scopes).Account.HomeAccountID
+	idp.IdP().SetLifetimes(devidp.Lifetimes{})
+
+	// B reads the partition (its copy now lags for a second), then A
+	// refreshes, then B asks.
+	authority, err := url.Parse(idp.Authority("contoso"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := "tg1:tc:" + idp.ClientID() + ":" + strings.Trim(authority.Path, "/") + ":u:" + home
+	if _, _, err := lagging.Get(ctx, key); err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	got, err := a.AcquireTokenSilent(ctx, home, scopes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := b.AcquireTokenSilent(ctx, home, scopes)
+	if err != nil {
+		t.Fatalf("replica with a lagging copy: %v", err)
+	}
+	if n := idp.IdP().Count("token", "refresh_token"); n != 1 || res.AccessToken != got.AccessToken {
+		t.Fatalf("%d refresh_token grants (want 1), same token: %v; %+v", n, res.AccessToken == got.AccessToken, bc.Stats())
 	}
 }
