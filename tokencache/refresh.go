@@ -118,13 +118,14 @@ func (g *refreshGate) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	held, err := g.c.rf.lock(r.Context(), g.c, call.part.key, call.part.version)
 	if err != nil {
-		if errors.Is(err, errRefreshedElsewhere) {
-			call.aborted = true
-		}
 		if r.Body != nil {
 			r.Body.Close()
 		}
-		return nil, err
+		if errors.Is(err, errRefreshedElsewhere) {
+			call.aborted = true
+			return nil, err
+		}
+		return nil, fmt.Errorf("tokencache: waiting for the refresh lock of %s: %w", call.part.key, err)
 	}
 	call.held = held
 	return g.next.RoundTrip(r)
