@@ -39,6 +39,12 @@ type Options struct {
 	WriteBehindRetry time.Duration
 	Logger           *slog.Logger
 	Now              func() time.Time
+
+	// RefreshLockTTL is the lease of the lock a replica holds on a
+	// partition while it redeems the refresh token (refresh.go); it is
+	// renewed every third of it while the IdP answers, and bounds how
+	// long a crashed holder blocks the others. Default 5s.
+	RefreshLockTTL time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -60,6 +66,9 @@ func (o Options) withDefaults() Options {
 	if o.WriteBehindRetry <= 0 {
 		o.WriteBehindRetry = 100 * time.Millisecond
 	}
+	if o.RefreshLockTTL <= 0 {
+		o.RefreshLockTTL = defaultRefreshLockTTL
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -78,6 +87,7 @@ type Cache struct {
 	o      Options
 	stats  counters
 	wb     *writeBehind
+	rf     refresher // the refresh lock's state (refresh.go)
 }
 
 // New returns a Cache over kv, sealing every value with sealer.
@@ -92,5 +102,6 @@ func New(kv store.KV, sealer Sealer, o Options) *Cache {
 // lost, logged and counted in WriteBehindDropped.
 func (c *Cache) Close() error {
 	c.wb.close(closeFlushTimeout)
+	c.rf.close()
 	return nil
 }

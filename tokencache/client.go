@@ -70,7 +70,8 @@ func (c *Cache) NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	// The one HTTP transport every MSAL client of this Client sends through.
 	shared := *hc
-	shared.Transport = newMetadataCache(hc.Transport)
+	// The refresh gate sees MSAL's refresh requests first (refresh.go).
+	shared.Transport = newRefreshGate(c, newMetadataCache(hc.Transport))
 	cl := &Client{
 		cache: c, cfg: cfg, tenant: tenant, multi: isMultiTenant(tenant), http: &shared,
 		prefix: c.o.Prefix + cfg.ClientID + ":",
@@ -216,8 +217,9 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 	if msalTenant != "" {
 		mo = append(mo, confidential.WithTenantID(msalTenant))
 	}
-	// The one MSAL silent call: a due refresh happens inside it.
-	res, err := e.client.AcquireTokenSilent(ctx, scopes, mo...)
+	// The one MSAL silent call: a due refresh happens inside it, through
+	// the refresh gate (refresh.go), once across replicas.
+	res, err := cl.silent(ctx, e, scopes, mo)
 	if err == nil && plain {
 		cl.remember(e, key, res)
 	}
@@ -244,7 +246,7 @@ func (cl *Client) AcquireTokenByAuthCode(ctx context.Context, code, redirectURI 
 	}
 	// The partition is unknown until the IdP says who signed in: a fresh
 	// client binds to it on MSAL's first Replace.
-	part := &partition{c: cl.cache, prefix: cl.prefix, tenant: cl.userTenant(o.tenantID)}
+	part := &partition{c: cl.cache, prefix: cl.prefix, tenant: cl.userTenant(o.tenantID), signIn: true}
 	if cl.multi && o.tenantID == "" {
 		part.rehomeFrom = cl.tenant
 	}

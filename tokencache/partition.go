@@ -51,6 +51,11 @@ type partition struct {
 	// queued: the client's state includes one waiting in the write-behind
 	// queue, which a successful write of this partition therefore lands.
 	queued bool
+	// signedOut: base is a sign-out's tombstone, loaded as an empty
+	// cache. Only a sign-in (signIn) may write over it: MSAL re-reads the
+	// partition before writing a refreshed token, so a refresh that was at
+	// the IdP during the sign-out would otherwise write the user back in.
+	signedOut, signIn bool
 }
 
 // bind fixes the partition on first use and checks it on every later one.
@@ -135,11 +140,14 @@ func (p *partition) Replace(ctx context.Context, u cache.Unmarshaler, hints cach
 		p.c.stats.stateHits.Add(1)
 		return nil
 	}
-	plain, live := emptyCache, false
+	plain, live, signedOut := emptyCache, false, false
 	if v != 0 {
-		if plain, err = p.c.open(p.key, sealed); err != nil || isTombstone(plain) {
+		switch plain, err = p.c.open(p.key, sealed); {
+		case err != nil:
 			plain = emptyCache
-		} else {
+		case isTombstone(plain):
+			plain, signedOut = emptyCache, true
+		default:
 			live = true
 		}
 	}
@@ -157,7 +165,7 @@ func (p *partition) Replace(ctx context.Context, u cache.Unmarshaler, hints cach
 		}
 		plain, live = emptyCache, false
 	}
-	p.loaded, p.base, p.plain, p.queued = true, basis{version: v, live: live}, plain, false
+	p.loaded, p.base, p.plain, p.queued, p.signedOut = true, basis{version: v, live: live}, plain, false, signedOut
 	return nil
 }
 
@@ -173,6 +181,12 @@ func (p *partition) Export(ctx context.Context, m cache.Marshaler, hints cache.E
 	}
 	if p.loaded && bytes.Equal(data, p.plain) {
 		p.c.stats.skippedWrites.Add(1)
+		return nil
+	}
+	if p.loaded && p.signedOut && !p.signIn {
+		// Tokens refreshed from before a sign-out: they must not come back.
+		p.c.stats.droppedAfterSignOut.Add(1)
+		p.loaded = false
 		return nil
 	}
 	ours, err := parseBlob(data)

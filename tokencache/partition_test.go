@@ -244,7 +244,18 @@ func TestSignOutIsNotUndoneByStaleWriter(t *testing.T) {
 	if c.Stats().DroppedAfterSignOut != 1 {
 		t.Fatal("the dropped write was not counted")
 	}
+	// A refresh that was at the IdP during the sign-out: MSAL re-reads the
+	// partition (the tombstone, as {}) before writing its new tokens.
+	refreshed := newPartition(c, scopeA)
+	replace(t, refreshed, "alice.t")
+	if err := export(t, refreshed, "alice.t", userBlob("alice.t", "a", "b")); err != nil {
+		t.Fatal(err)
+	}
+	if s := replace(t, newPartition(c, scopeA), "alice.t"); string(s.data) != "{}" {
+		t.Fatalf("a refresh wrote the tokens back over the sign-out: %s", s.data)
+	}
 	fresh := newPartition(c, scopeA)
+	fresh.signIn = true // AcquireTokenByAuthCode's partition
 	replace(t, fresh, "alice.t")
 	if err := export(t, fresh, "alice.t", userBlob("alice.t", "c")); err != nil {
 		t.Fatal(err)

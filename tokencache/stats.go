@@ -30,6 +30,11 @@ type Stats struct {
 	WriteBehindPending   int    // waiting now
 	WriteBehindRetries   uint64 // flush rounds that found the store still unavailable
 	OBOHits              uint64 // on-behalf-of results served from tenantgate's own entries
+	RefreshLocks         uint64 // refresh locks taken in the store
+	RefreshWaits         uint64 // refreshes that waited for another call's or replica's
+	RefreshedElsewhere   uint64 // refreshes not sent: the partition was refreshed meanwhile, and reloaded
+	RefreshLockFailures  uint64 // refreshes sent without the lock: the store could not lock
+	RefreshLockLost      uint64 // locks that lapsed while held (the store was unreachable longer than RefreshLockTTL)
 }
 
 type counters struct {
@@ -52,5 +57,7 @@ func (c *Cache) Stats() Stats {
 		WriteBehindReplaced: s.wbReplaced.Load(), WriteBehindSignedOut: s.wbSignedOut.Load(),
 		WriteBehindExpired: s.wbExpired.Load(), WriteBehindDropped: s.wbDropped.Load(),
 		WriteBehindPending: c.wb.pending(), WriteBehindRetries: s.wbRetries.Load(), OBOHits: s.oboHits.Load(),
+		RefreshLocks: c.rf.locks.Load(), RefreshWaits: c.rf.waits.Load(), RefreshedElsewhere: c.rf.elsewhere.Load(),
+		RefreshLockFailures: c.rf.failures.Load(), RefreshLockLost: c.rf.lost.Load(),
 	}
 }
