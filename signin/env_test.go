@@ -273,3 +273,23 @@ func api(t *testing.T, b *http.Client, u string) (*http.Response, string) {
 }
 
 var _ = store.ErrNotFound
+
+// loadSession reads b's session on r directly, as the app would.
+func loadSession(t *testing.T, b *http.Client, r *replica) *session.Session {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, r.URL+"/", nil)
+	for _, c := range b.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	s, err := r.Sessions.Load(t.Context(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func setCookie(t *testing.T, b *http.Client, r *replica, c *http.Cookie) {
+	t.Helper()
+	u, _ := url.Parse(r.URL)
+	b.Jar.SetCookies(u, []*http.Cookie{c})
+}
