@@ -92,33 +92,69 @@ func (h *Handler) end(ctx context.Context, s *session.Session, t *tenant.Tenant)
 	h.o.Logger.Info("signin: session ended: sign-in required", slog.String("session", s.Short()), slog.String("tid", s.TenantID))
 }
 
+// Authenticate returns the request's session and, when the tenant has
+// scopes and Options.SkipTokenCheck is off (or withToken asks for it), the
+// user's access token for them. Its errors are session.ErrNoSession,
+// ErrSignInRequired (the session has been ended), *ConsentRequiredError
+// and *TransientError; Challenge answers each as Easy Auth would.
+func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Session, Token, error) {
+	ctx := r.Context()
+	s, err := h.o.Sessions.Load(ctx, r)
+	if err != nil {
+		if errors.Is(err, session.ErrNoSession) {
+			return nil, Token{}, err
+		}
+		return nil, Token{}, &TransientError{Err: err}
+	}
+	if !withToken && h.o.SkipTokenCheck {
+		return s, Token{}, nil
+	}
+	t, err := h.owner(s)
+	if err != nil {
+		h.end(ctx, s, nil)
+		return nil, Token{}, err
+	}
+	if len(t.Scopes) == 0 {
+		return s, Token{}, nil
+	}
+	tok, err := h.token(ctx, s, nil)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	return s, tok, nil
+}
+
 // Require serves next only for requests with a live session (and, unless
 // Options.SkipTokenCheck, a token that can still be had): a browser
-// navigation without one is sent to sign-in with its path as the return
+// navigation without one is sent to sign in with its path as the return
 // URL, anything else gets 401. A transient failure is 503 with
 // Retry-After, the session kept. next finds the session with
 // session.FromContext.
 func (h *Handler) Require(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := r.Context()
-		s, err := h.o.Sessions.Load(ctx, r)
-		if err == nil && !h.o.SkipTokenCheck {
-			if t, terr := h.owner(s); terr != nil || len(t.Scopes) > 0 {
-				_, err = h.token(ctx, s, nil)
-			}
+		s, _, err := h.Authenticate(r, false)
+		if err != nil {
+			h.Challenge(w, r, err)
+			return
 		}
-		var consent *ConsentRequiredError
-		switch {
-		case err == nil:
-			next.ServeHTTP(w, r.WithContext(session.NewContext(ctx, s)))
-		case errors.Is(err, session.ErrNoSession), errors.Is(err, ErrSignInRequired):
-			h.challenge(w, r, "")
-		case errors.As(err, &consent):
-			h.challenge(w, r, strings.Join(consent.Scopes, " "))
-		default:
-			h.unavailable(w, r, err)
-		}
+		next.ServeHTTP(w, r.WithContext(session.NewContext(r.Context(), s)))
 	})
+}
+
+// Challenge answers a request that Authenticate refused: to sign-in (a
+// browser navigation) or 401 for no session or a natural logout, through
+// sign-in with the missing scopes for consent, 503 with Retry-After for a
+// transient failure.
+func (h *Handler) Challenge(w http.ResponseWriter, r *http.Request, err error) {
+	var consent *ConsentRequiredError
+	switch {
+	case errors.Is(err, session.ErrNoSession), errors.Is(err, ErrSignInRequired):
+		h.challenge(w, r, "")
+	case errors.As(err, &consent):
+		h.challenge(w, r, strings.Join(consent.Scopes, " "))
+	default:
+		h.unavailable(w, r, err)
+	}
 }
 
 // challenge sends a browser to sign-in (with scope for incremental
