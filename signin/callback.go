@@ -20,9 +20,9 @@ import (
 // resumeTTL is how long a form_post's code waits for the same-site GET.
 const resumeTTL = time.Minute
 
-// valueClaims is the session value holding the ID token's claims, for
-// /.auth/me and the identity headers.
-const valueClaims = "tg.claims"
+// ClaimsValue is the session value that holds the ID token's claims as
+// JSON, for /.auth/me and the identity headers; read them with Claims.
+const ClaimsValue = "tg.claims"
 
 // serveCallback is the one redirect URI of every tenant. The IdP's
 // form_post is a cross-site POST that carries no SameSite=Lax cookie, so
@@ -135,7 +135,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 		return
 	}
 	if b, err := json.Marshal(all); err == nil {
-		if err := h.o.Sessions.SetValues(ctx, s, map[string]string{valueClaims: string(b)}); err != nil {
+		if err := h.o.Sessions.SetValues(ctx, s, map[string]string{ClaimsValue: string(b)}); err != nil {
 			h.o.Logger.Warn("signin: keeping the claims in the session", slog.Any("err", err))
 		}
 	}

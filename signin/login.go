@@ -105,6 +105,16 @@ func (h *Handler) redirectToIdP(w http.ResponseWriter, r *http.Request, t *tenan
 		return
 	}
 	v := u.Query()
+	// MSAL Go's AuthCodeURL sends only the resource scopes; Entra issues an
+	// ID token and a refresh token only for a code whose request asked for
+	// openid and offline_access.
+	scope := strings.Fields(v.Get("scope"))
+	for _, s := range []string{"openid", "profile", "offline_access"} {
+		if !slices.Contains(scope, s) {
+			scope = append(scope, s)
+		}
+	}
+	v.Set("scope", strings.Join(scope, " "))
 	v.Set("state", state)
 	v.Set("nonce", p.Nonce)
 	v.Set("code_challenge", pkceChallenge(p.Verifier))

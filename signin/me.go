@@ -27,13 +27,14 @@ type meEntry struct {
 	UserID       string  `json:"user_id"`
 }
 
-// easyAuthTime is the form of Easy Auth's expires_on.
-const easyAuthTime = "2006-01-02T15:04:05.0000000Z"
+// EasyAuthTime is the form of Easy Auth's times (expires_on,
+// X-MS-TOKEN-AAD-EXPIRES-ON).
+const EasyAuthTime = "2006-01-02T15:04:05.0000000Z"
 
 // Claims returns the signed-in user's ID token claims as Easy Auth lists
 // them: one entry per value, arrays (roles, groups) spread, in name order.
 func Claims(s *session.Session) []Claim {
-	raw, _ := s.Value(valueClaims)
+	raw, _ := s.Value(ClaimsValue)
 	var all map[string]any
 	if json.Unmarshal([]byte(raw), &all) != nil {
 		return []Claim{}
@@ -98,14 +99,14 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 			h.unavailableJSON(w, err)
 			return
 		case err == nil:
-			e.ExpiresOn = tok.ExpiresOn.UTC().Format(easyAuthTime)
+			e.ExpiresOn = tok.ExpiresOn.UTC().Format(EasyAuthTime)
 			if h.o.ExposeTokens {
 				e.AccessToken, e.IDToken = tok.AccessToken, tok.IDToken
 			}
 		}
 	}
 	if e.ExpiresOn == "" {
-		e.ExpiresOn = s.AbsoluteExpires.UTC().Format(easyAuthTime)
+		e.ExpiresOn = s.AbsoluteExpires.UTC().Format(EasyAuthTime)
 	}
 	writeJSON(w, http.StatusOK, []meEntry{e})
 }
@@ -132,7 +133,7 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 	default:
-		writeJSON(w, http.StatusOK, map[string]string{"expires_on": tok.ExpiresOn.UTC().Format(easyAuthTime)})
+		writeJSON(w, http.StatusOK, map[string]string{"expires_on": tok.ExpiresOn.UTC().Format(EasyAuthTime)})
 	}
 }
 
