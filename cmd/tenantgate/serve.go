@@ -124,8 +124,8 @@ func (a *app) close() {
 }
 
 // build loads and checks everything; a failure names what to fix.
-func build(ctx context.Context, c serveConfig, getenv func(string) string, logger *slog.Logger) (a *app, err error) {
-	a = &app{}
+func build(ctx context.Context, c serveConfig, getenv func(string) string, logger *slog.Logger) (_ *app, err error) {
+	a := &app{}
 	defer func() {
 		if err != nil {
 			a.close()
@@ -177,7 +177,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		a.closers = append(a.closers, func() { m.Close() })
 		st = m
 	} else {
-		r, err := redisstore.New(ctx, redisstore.Options{URL: c.redisURL, Logger: logger, ClientName: "tenantgate " + c.replica})
+		r, err := redisstore.New(ctx, redisstore.Options{URL: c.redisURL, Logger: logger, ClientName: "tenantgate-" + clientNameSafe(c.replica)})
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
@@ -331,4 +331,15 @@ func loadKeys(path string, shared bool) (*seal.Keyring, error) {
 		return nil, err
 	}
 	return seal.NewKeyring(k)
+}
+
+// clientNameSafe makes s a Redis client name (CLIENT LIST shows which
+// replica holds which connection): no spaces or special characters.
+func clientNameSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
 }
