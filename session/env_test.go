@@ -22,9 +22,10 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// testKeyring seals for every manager of the test binary, so that
-// "replicas" open each other's records.
-var testKeyring = func() *seal.Keyring {
+// testKey seals for every manager of the test binary, so that "replicas"
+// open each other's records; child processes get it through the
+// environment.
+var testKey, testKeyring = func() (seal.Key, *seal.Keyring) {
 	k, err := seal.GenerateKey("test")
 	if err != nil {
 		panic(err)
@@ -33,7 +34,7 @@ var testKeyring = func() *seal.Keyring {
 	if err != nil {
 		panic(err)
 	}
-	return kr
+	return k, kr
 }()
 
 var alice = session.Identity{

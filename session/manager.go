@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -41,7 +42,7 @@ type Manager struct {
 	cookieName string
 	secure     bool
 
-	created, loaded, touched, touchFailed, rejected, badCookies, expired, revoked atomic.Uint64
+	created, loaded, touched, touchFailed, rejected, badCookies, expired, revoked, merged atomic.Uint64
 }
 
 // Stats are counters since New.
@@ -54,13 +55,14 @@ type Stats struct {
 	BadCookies  uint64 // cookie values that are not a session ID
 	Expired     uint64 // records found past their idle or absolute expiry
 	Revoked     uint64 // sessions deleted by sign-out, replacement or revocation
+	Merged      uint64 // value writes re-applied after losing to a concurrent writer
 }
 
 // Stats returns the counters.
 func (m *Manager) Stats() Stats {
 	return Stats{
 		Created: m.created.Load(), Loaded: m.loaded.Load(), Touched: m.touched.Load(), TouchFailed: m.touchFailed.Load(),
-		Rejected: m.rejected.Load(), BadCookies: m.badCookies.Load(), Expired: m.expired.Load(), Revoked: m.revoked.Load(),
+		Rejected: m.rejected.Load(), BadCookies: m.badCookies.Load(), Expired: m.expired.Load(), Revoked: m.revoked.Load(), Merged: m.merged.Load(),
 	}
 }
 
@@ -275,6 +277,10 @@ func (m *Manager) SetValues(ctx context.Context, s *Session, set map[string]stri
 		if attempt == maxAttempts {
 			return fmt.Errorf("session: writing values of session %s: still conflicting after %d attempts; retry the request: %w", s.Short(), attempt+1, err)
 		}
+		m.merged.Add(1)
+		if err := backoff(ctx, attempt); err != nil {
+			return fmt.Errorf("session: writing values of session %s: %w: %w", s.Short(), store.ErrUnavailable, err)
+		}
 		rec, version, err = m.read(ctx, s.Handle)
 		if err != nil {
 			return err
@@ -283,6 +289,24 @@ func (m *Manager) SetValues(ctx context.Context, s *Session, set map[string]stri
 }
 
 const maxAttempts = 32
+
+// backoff spreads writers that keep colliding: from the third attempt a
+// random pause up to 100µs·2^attempt, at most 20ms, so that many writers of
+// one session take turns instead of re-reading in lockstep.
+func backoff(ctx context.Context, attempt int) error {
+	if attempt < 2 {
+		return nil
+	}
+	ceiling := min(100*time.Microsecond<<min(attempt, 10), 20*time.Millisecond)
+	t := time.NewTimer(rand.N(ceiling))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Destroy signs the request out: it deletes its session, if any, and
 // clears the cookie. When the store fails, the cookie is kept and the
