@@ -41,6 +41,7 @@ type Manager struct {
 	o          Options
 	cookieName string
 	secure     bool
+	decoded    *decoded
 
 	created, loaded, touched, touchFailed, rejected, badCookies, expired, revoked, merged atomic.Uint64
 }
@@ -75,7 +76,7 @@ func New(st Store, sealer Sealer, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{st: st, sealer: sealer, o: o, secure: secure, cookieName: o.CookieName}
+	m := &Manager{st: st, sealer: sealer, o: o, secure: secure, cookieName: o.CookieName, decoded: newDecoded(o.DecodedRecords)}
 	if secure {
 		m.cookieName = "__Host-" + o.CookieName
 	}
@@ -224,13 +225,17 @@ func (m *Manager) read(ctx context.Context, handle string) (*record, uint64, err
 	if err != nil {
 		return nil, 0, fmt.Errorf("session: reading session %s: %w", short(handle), err)
 	}
-	rec, err := decodeRecord(m.sealer, key, data, m.o.MaxRecordBytes)
-	if err != nil {
-		m.rejected.Add(1)
-		m.o.Logger.Warn("session: stored record refused; treated as no session", slog.String("key", key), slog.String("why", err.Error()))
-		return nil, 0, ErrNoSession
+	rec := m.decoded.get(handle, data)
+	if rec == nil {
+		if rec, err = decodeRecord(m.sealer, key, data, m.o.MaxRecordBytes); err != nil {
+			m.decoded.drop(handle)
+			m.rejected.Add(1)
+			m.o.Logger.Warn("session: stored record refused; treated as no session", slog.String("key", key), slog.String("why", err.Error()))
+			return nil, 0, ErrNoSession
+		}
+		rec.info.Handle = handle
+		m.decoded.put(handle, data, rec)
 	}
-	rec.info.Handle = handle
 	if !m.now().Before(rec.info.IdleExpires) {
 		m.expired.Add(1)
 		// Redis expires the key by itself; memstore and a slow clock may

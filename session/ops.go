@@ -221,6 +221,7 @@ func (m *Manager) remove(ctx context.Context, rec *record) (bool, error) {
 	if err := m.st.Delete(ctx, m.key(i.Handle)); err != nil {
 		return false, err
 	}
+	m.decoded.drop(i.Handle)
 	m.revoked.Add(1)
 	for _, ix := range []string{m.tenantIndex(i.TenantID), m.userIndex(i.TenantID, i.HomeAccountID)} {
 		if err := m.st.IndexRemove(ctx, ix, i.Handle); err != nil {

@@ -20,6 +20,7 @@ const (
 	DefaultCookieName      = "tg_session"
 	DefaultPrefix          = "tg1:"
 	DefaultMaxRecordBytes  = 64 << 10
+	DefaultDecodedRecords  = 10_000
 	// DefaultRetryAfter is the Retry-After of the default 503 answer.
 	DefaultRetryAfter = 5 * time.Second
 )
@@ -50,6 +51,10 @@ type Options struct {
 	// MaxRecordBytes bounds a stored record: larger writes are refused with
 	// ErrTooLarge and larger reads treated as absent. Default 64 KiB.
 	MaxRecordBytes int
+	// DecodedRecords bounds the decoded records kept in memory, so that a
+	// steady request neither parses nor unseals its record (about 1 KB
+	// each). Default 10,000; negative: none.
+	DecodedRecords int
 
 	// ClientIP returns the client address recorded at creation. Default:
 	// the host of r.RemoteAddr. Behind a proxy, supply one that trusts only
@@ -85,6 +90,9 @@ func (o Options) resolve() (Options, bool, error) {
 	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.DecodedRecords == 0 {
+		o.DecodedRecords = DefaultDecodedRecords
 	}
 	if o.ClientIP == nil {
 		o.ClientIP = remoteHost
