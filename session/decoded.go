@@ -42,6 +42,9 @@ func newDecoded(entries int) *decoded {
 
 // shard picks by the handle's first hex digit: handles are hashes.
 func (d *decoded) shard(handle string) *decodedShard {
+	if handle == "" {
+		return &d.shards[0]
+	}
 	c := handle[0]
 	if c >= 'a' {
 		c -= 'a' - 10

@@ -59,6 +59,10 @@ func (m *Manager) List(ctx context.Context, q Query) (Page, error) {
 	var page Page
 	var gone []string
 	for _, mb := range members {
+		if !validHandle(mb.Name) { // not written by this package: never turned into a key
+			gone = append(gone, mb.Name)
+			continue
+		}
 		rec, _, err := m.read(ctx, mb.Name)
 		switch {
 		case errors.Is(err, ErrNoSession):
@@ -178,6 +182,9 @@ func (m *Manager) revokeIndex(ctx context.Context, ix string) (int, error) {
 		names := make([]string, len(ms))
 		for i, mb := range ms {
 			names[i] = mb.Name
+			if !validHandle(mb.Name) {
+				continue
+			}
 			existed, err := m.revoke(ctx, mb.Name)
 			if err != nil {
 				return n, fmt.Errorf("session: revoking sessions: %w", err)

@@ -142,3 +142,32 @@ func TestSetValues(t *testing.T) {
 		t.Fatalf("writing a revoked session: %v; want ErrNoSession", err)
 	}
 }
+
+// Index members this package did not write (an operator's mistake, an
+// attacker with write access) never become keys: listing drops them and
+// revoking a tenant deletes nothing else.
+func TestForeignIndexMembers(t *testing.T) {
+	ctx := context.Background()
+	srv := redistest.Standalone(t)
+	st := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}})
+	m := newManager(t, st, session.Options{})
+	_, s := signIn(t, m, alice, nil)
+	cCookie, _ := signIn(t, m, carol, nil)
+	ix := "tg1:s:t:" + alice.TenantID
+	far := "99999999999999"
+	srv.Do(t, "ZADD", ix, far, "", far, "t:"+carol.TenantID, far, "u:"+carol.TenantID+":"+carol.HomeAccountID, far, "x")
+	page, err := m.List(ctx, session.Query{TenantID: alice.TenantID})
+	if err != nil || len(page.Sessions) != 1 || page.Sessions[0].Handle != s.Handle {
+		t.Fatalf("listed %v, %v; want alice's only", page.Sessions, err)
+	}
+	srv.Do(t, "ZADD", ix, far, "t:"+carol.TenantID)
+	if n, err := m.RevokeTenant(ctx, alice.TenantID); err != nil || n != 1 {
+		t.Fatalf("RevokeTenant: %d, %v; want 1", n, err)
+	}
+	if _, err := m.Load(ctx, request(cCookie)); err != nil {
+		t.Fatalf("carol's session, in another tenant: %v", err)
+	}
+	if n, _ := srv.Do(t, "EXISTS", "tg1:s:t:"+carol.TenantID).(int64); n != 1 {
+		t.Fatal("revoking one tenant deleted another tenant's index")
+	}
+}
