@@ -145,3 +145,34 @@ func steadyRequests(t *testing.T, srv *redistest.Node, mode redisstore.Mode) int
 	t.Logf("L1 %s: 100 requests, %d commands, touches %d", mode, n, a.Stats().Touched)
 	return n
 }
+
+// Values written on B are what A serves next, although A had the record
+// decoded and in its L1.
+func TestValuesWrittenOnBSeenOnA(t *testing.T) {
+	srv := redistest.Standalone(t)
+	for _, mode := range []redisstore.Mode{redisstore.ModeTracking, redisstore.ModePubSub} {
+		t.Run(string(mode), func(t *testing.T) {
+			sa := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}, L1: mode})
+			sb := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}, L1: mode})
+			a, b := newManager(t, sa, session.Options{}), newManager(t, sb, session.Options{})
+			cookie, _ := signIn(t, a, alice, nil)
+			warm(t, a, sa, cookie)
+			s, err := b.Load(context.Background(), request(cookie))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := b.SetValues(context.Background(), s, map[string]string{"theme": "dark"}); err != nil {
+				t.Fatal(err)
+			}
+			took := waitFor(t, time.Second, "B's value served by A", func() bool {
+				_, s, _ := serve(a, cookie)
+				if s == nil {
+					t.Fatal("A lost the session")
+				}
+				v, _ := s.Value("theme")
+				return v == "dark"
+			})
+			t.Logf("seen on A after %v", took)
+		})
+	}
+}

@@ -73,3 +73,33 @@ func Example() {
 	// 1 Alice
 	// 1 true
 }
+
+// Operations page through a tenant's sessions with the cursor List returns.
+func ExampleManager_List() {
+	st := memstore.New(memstore.Options{})
+	defer st.Close()
+	keys, _ := seal.ParseKeys("2026-02:q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=")
+	sessions, _ := session.New(st, keys, session.Options{})
+	for _, user := range []string{"a", "b", "c"} {
+		r := httptest.NewRequest("GET", "https://app.contoso.example/callback", nil)
+		_, _ = sessions.Create(context.Background(), httptest.NewRecorder(), r, session.Identity{
+			TenantKey: "contoso", TenantID: "contoso-id", HomeAccountID: user + ".contoso-id", Username: user,
+		})
+	}
+	q := session.Query{TenantID: "contoso-id", Limit: 2}
+	for {
+		page, err := sessions.List(context.Background(), q)
+		if err != nil {
+			fmt.Println(err) // the store is down: show the error, retry later
+			return
+		}
+		fmt.Println(len(page.Sessions), "sessions")
+		if page.Next == "" {
+			break
+		}
+		q.Cursor = page.Next
+	}
+	// Output:
+	// 2 sessions
+	// 1 sessions
+}

@@ -195,6 +195,10 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (*Session, error) {
 // write is fine: that writer kept the session alive too, or the next
 // request touches again.
 func (m *Manager) touch(ctx context.Context, s *Session, now, idleExpires time.Time) {
+	// The read was served (perhaps by the L1 while Redis hangs): a touch
+	// may cost the request a little, never the store's whole timeout.
+	ctx, cancel := context.WithTimeout(ctx, touchTimeout)
+	defer cancel()
 	rec := &record{info: s.Info, values: s.values}
 	rec.info.LastSeen, rec.info.IdleExpires = now, idleExpires
 	data, err := m.encode(rec)
@@ -294,6 +298,9 @@ func (m *Manager) SetValues(ctx context.Context, s *Session, set map[string]stri
 }
 
 const maxAttempts = 32
+
+// touchTimeout bounds the last-seen write a request may wait for.
+const touchTimeout = 500 * time.Millisecond
 
 // backoff spreads writers that keep colliding: from the third attempt a
 // random pause up to 100µs·2^attempt, at most 20ms, so that many writers of

@@ -77,3 +77,30 @@ func TestOnError(t *testing.T) {
 		t.Fatalf("answered %d with %v; want OnError's 418 with ErrUnavailable", code, got)
 	}
 }
+
+// A read the L1 answers while Redis hangs is served even when its touch is
+// due: the touch fails, is counted, and the session is kept.
+func TestTouchFailsWhileServedFromL1(t *testing.T) {
+	srv := redistest.Standalone(t)
+	clk := newClock()
+	st := openRedis(t, redisstore.Options{Addrs: []string{srv.Addr}, L1: redisstore.ModeTracking})
+	m := newManager(t, st, session.Options{Now: clk.Now})
+	cookie, _ := signIn(t, m, alice, nil)
+	warm(t, m, st, cookie)
+	srv.Pause(t)
+	clk.Advance(idle / 5)
+	code, s, _ := serve(m, cookie)
+	srv.Resume(t)
+	if code != http.StatusOK || s == nil {
+		t.Fatalf("answered %d with %v; want the session served from the L1", code, s)
+	}
+	if m.Stats().TouchFailed != 1 {
+		t.Fatalf("touch failures %d, want 1", m.Stats().TouchFailed)
+	}
+	// The timed-out write may still land once Redis resumes; either it or
+	// a later touch records this request.
+	waitFor(t, 10*time.Second, "last-seen written once Redis is back", func() bool {
+		_, s, _ := serve(m, cookie)
+		return s != nil && s.LastSeen.Equal(clk.Now())
+	})
+}
