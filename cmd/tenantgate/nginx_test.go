@@ -15,9 +15,22 @@ import (
 	"github.com/tenantgate/tenantgate/internal/redistest"
 )
 
-// nginxConf is docs/forward-auth.md's nginx configuration, with the test's
-// addresses and a private prefix. Keep the two in step.
-const nginxConf = `daemon off;
+// nginxConf is the nginx configuration of docs/forward-auth.md, read from
+// the page so that the documented one is the tested one, inside the main
+// context the test needs (a private prefix, no daemon).
+func nginxConf(t *testing.T, gateway, app, listen string) string {
+	t.Helper()
+	doc, err := os.ReadFile("../../docs/forward-auth.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```nginx\n")
+	conf, _, ok2 := strings.Cut(rest, "```")
+	if !ok || !ok2 {
+		t.Fatal("docs/forward-auth.md has no ```nginx block")
+	}
+	conf = strings.NewReplacer("server 127.0.0.1:8080;", "server "+gateway+";", "server 127.0.0.1:3000;", "server "+app+";", "listen 80;", "listen "+listen+";").Replace(conf)
+	return `daemon off;
 master_process off;
 pid {{PREFIX}}/nginx.pid;
 error_log {{PREFIX}}/error.log info;
@@ -29,57 +42,8 @@ http {
   fastcgi_temp_path {{PREFIX}}/fastcgi;
   uwsgi_temp_path {{PREFIX}}/uwsgi;
   scgi_temp_path {{PREFIX}}/scgi;
-
-  upstream tenantgate { server {{GATEWAY}}; }
-  upstream app { server {{APP}}; }
-
-  server {
-    listen {{LISTEN}};
-
-    # Sign-in, sign-out, /.auth/me: tenantgate itself.
-    location /.auth/ {
-      proxy_pass http://tenantgate;
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Proto $scheme;
-    }
-
-    # The subrequest that asks tenantgate who this is.
-    location = /_tenantgate_verify {
-      internal;
-      proxy_pass http://tenantgate/.auth/verify;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Original-URI $request_uri;
-    }
-
-    location / {
-      auth_request /_tenantgate_verify;
-      auth_request_set $tg_principal $upstream_http_x_ms_client_principal;
-      auth_request_set $tg_id $upstream_http_x_ms_client_principal_id;
-      auth_request_set $tg_name $upstream_http_x_ms_client_principal_name;
-      auth_request_set $tg_idp $upstream_http_x_ms_client_principal_idp;
-      # Set every identity header from tenantgate's answer, so that a
-      # client's own (forged) ones never reach the app; an empty value
-      # removes the header.
-      proxy_set_header X-MS-CLIENT-PRINCIPAL $tg_principal;
-      proxy_set_header X-MS-CLIENT-PRINCIPAL-ID $tg_id;
-      proxy_set_header X-MS-CLIENT-PRINCIPAL-NAME $tg_name;
-      proxy_set_header X-MS-CLIENT-PRINCIPAL-IDP $tg_idp;
-      proxy_set_header X-MS-TOKEN-AAD-ACCESS-TOKEN "";
-      proxy_set_header X-MS-TOKEN-AAD-ID-TOKEN "";
-      proxy_set_header X-MS-TOKEN-AAD-EXPIRES-ON "";
-      proxy_set_header X-MS-TOKEN-AAD-REFRESH-TOKEN "";
-      error_page 401 = @signin;
-      proxy_pass http://app;
-    }
-
-    location @signin {
-      return 302 /.auth/login/aad?post_login_redirect_uri=$request_uri;
-    }
-  }
+` + conf + "}\n"
 }
-`
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -138,8 +102,7 @@ func TestForwardAuthBehindNginx(t *testing.T) {
 	public := "http://localhost:" + strings.Split(listen, ":")[1]
 	gateway := freePort(t)
 	startServe(t, f.args("redis://"+srv.Addr, up.URL, "--public-url", public, "--listen", gateway), f.env()...)
-	conf := strings.NewReplacer("{{GATEWAY}}", gateway, "{{APP}}", strings.TrimPrefix(up.URL, "http://"), "{{LISTEN}}", listen).Replace(nginxConf)
-	startNginx(t, conf)
+	startNginx(t, nginxConf(t, gateway, strings.TrimPrefix(up.URL, "http://"), listen))
 
 	b := browser(idp)
 	var resp *http.Response

@@ -157,6 +157,27 @@ func TestServeEndToEnd(t *testing.T) {
 			}
 		}
 	})
+	t.Run("forward-auth contract", func(t *testing.T) {
+		g := gw[1].URL
+		resp, _ := send(t, b, http.MethodGet, g+"/.auth/verify", nil, forged...)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Ms-Client-Principal-Name") != "alice@contoso.onmicrosoft.com" || resp.Header.Get("X-Ms-Client-Principal") == "" || resp.Header.Get("X-Ms-Token-Aad-Access-Token") == "" {
+			t.Fatalf("signed in: %d %v", resp.StatusCode, resp.Header)
+		}
+		anon := browser(idp)
+		nav := []string{"Accept", "text/html", "X-Forwarded-Method", "GET", "X-Forwarded-Proto", "https", "X-Forwarded-Host", "app.example", "X-Forwarded-Uri", "/reports?id=1"}
+		resp, _ = send(t, anon, http.MethodGet, g+"/.auth/verify", nil, nav...)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("Location") != "" {
+			t.Fatalf("no session, no redirect asked: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		resp, _ = send(t, anon, http.MethodGet, g+"/.auth/verify?redirect=true", nil, nav...)
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/.auth/login/aad?post_login_redirect_uri=%2Freports%3Fid%3D1" {
+			t.Fatalf("redirect asked, host not allowed: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+		resp, _ = send(t, anon, http.MethodGet, g+"/.auth/verify?redirect=true", nil, "Accept", "application/json")
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("redirect asked by an API call: %d", resp.StatusCode)
+		}
+	})
 	t.Run("websocket", func(t *testing.T) {
 		u, _ := url.Parse(gw[2].URL)
 		conn, err := net.Dial("tcp", "127.0.0.1:"+u.Port())
