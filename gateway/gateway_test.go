@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -41,4 +43,32 @@ func TestReturnURL(t *testing.T) {
 			t.Errorf("%v: %q, want %q", tc.header, got, tc.want)
 		}
 	}
+}
+
+// FuzzReturnURL: whatever a proxy (or a client through it) puts in the
+// forwarded headers, forward-auth's return URL is a path on this origin
+// or on an allowed host, never elsewhere.
+func FuzzReturnURL(f *testing.F) {
+	f.Add("https", "app.example", "/x?y=1")
+	f.Add("https", "evil.example", "//evil.example")
+	f.Add("javascript", "app.example", "/\\evil")
+	f.Add("http", "APP.EXAMPLE", "/%2F%2Fevil")
+	g := &Gateway{o: Options{AllowedRedirectHosts: []string{"app.example"}}}
+	f.Fuzz(func(t *testing.T, proto, host, uri string) {
+		r, _ := http.NewRequest(http.MethodGet, "http://gateway/.auth/verify", nil)
+		r.Header["X-Forwarded-Proto"] = []string{proto}
+		r.Header["X-Forwarded-Host"] = []string{host}
+		r.Header["X-Forwarded-Uri"] = []string{uri}
+		got := g.returnURL(r)
+		if strings.HasPrefix(got, "/") {
+			if strings.HasPrefix(got, "//") {
+				t.Fatalf("return URL %q is protocol-relative", got)
+			}
+			return
+		}
+		u, err := url.Parse(got)
+		if err != nil || !strings.EqualFold(u.Host, "app.example") || (u.Scheme != "https" && u.Scheme != "http") {
+			t.Fatalf("return URL %q from (%q, %q, %q)", got, proto, host, uri)
+		}
+	})
 }

@@ -58,7 +58,7 @@ func (g *Gateway) returnURL(r *http.Request) string {
 	if uri == "" {
 		uri = r.Header.Get("X-Original-URI")
 	}
-	if !strings.HasPrefix(uri, "/") || strings.HasPrefix(uri, "//") {
+	if u, err := url.ParseRequestURI(uri); err != nil || u.Host != "" || !strings.HasPrefix(uri, "/") || strings.HasPrefix(uri, "//") || strings.ContainsAny(uri, "\\\x00\t\r\n") {
 		uri = "/"
 	}
 	host := r.Header.Get("X-Forwarded-Host")

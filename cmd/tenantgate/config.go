@@ -88,6 +88,14 @@ func readConfigFile(path string) (map[string][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config file: %w", err)
 	}
+	return parseConfig(b, path)
+}
+
+// parseConfig is readConfigFile's parser, for bytes named path in errors.
+func parseConfig(b []byte, path string) (map[string][]string, error) {
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("config file %s: larger than 1 MiB", path)
+	}
 	var root map[string]any
 	if err := yaml.NewDecoder(bytes.NewReader(b)).Decode(&root); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config file %s: %v", path, err)

@@ -80,3 +80,25 @@ func TestServeCheck(t *testing.T) {
 		t.Fatalf("unreachable Redis --check: %d %q", c, errb.String())
 	}
 }
+
+// FuzzParseConfig: any settings file parses or is refused with an error
+// naming the file; nothing panics, and every name found maps to a key.
+func FuzzParseConfig(f *testing.F) {
+	for _, s := range []string{"redis:\n  url: redis://x\n", "listen: :8080\nallow-anonymous: [/a, /b]\n", "a: {b: {c: [1, {d: 2}]}}", "- 1\n- 2\n", "", "&a [*a]", "x: !!binary aGk="} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseConfig(b, "f.yaml")
+		if err != nil {
+			if !strings.Contains(err.Error(), "f.yaml") {
+				t.Fatalf("error does not name the file: %v", err)
+			}
+			return
+		}
+		for k := range m {
+			if strings.ContainsRune(k, '.') {
+				t.Fatalf("name %q keeps a dot", k)
+			}
+		}
+	})
+}
