@@ -297,7 +297,7 @@ func (m *Manager) SetValues(ctx context.Context, s *Session, set map[string]stri
 	}
 }
 
-const maxAttempts = 32
+const maxAttempts = 64
 
 // touchTimeout bounds the last-seen write a request may wait for.
 const touchTimeout = 500 * time.Millisecond
