@@ -25,7 +25,8 @@ func (d *discard) WriteHeader(int)             {}
 
 // BenchmarkMiddleware is one authenticated request through the session
 // middleware: with the session in the store's L1 (tracking), with the L1
-// off (one GET per request), and, as the anchor, through
+// off (one GET per request), each with and without the cache of decoded
+// records (without it, every request parses and unseals), and, as the anchor, through
 // github.com/alexedwards/scs/v2 with its Redis store on the same Redis:
 // by default (one GET per request) and with an idle timeout (GET and SET
 // per request, which is what a sliding expiry costs there).
@@ -39,10 +40,17 @@ func BenchmarkMiddleware(b *testing.B) {
 		}
 		name = s.DisplayName
 	})
-	for _, mode := range []redisstore.Mode{redisstore.ModeTracking, redisstore.ModeOff} {
-		b.Run("tenantgate-L1-"+string(mode), func(b *testing.B) {
-			st := openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}, L1: mode})
-			m := newManager(b, st, session.Options{})
+	for _, bc := range []struct {
+		mode    redisstore.Mode
+		decoded int
+	}{{redisstore.ModeTracking, 0}, {redisstore.ModeTracking, -1}, {redisstore.ModeOff, 0}, {redisstore.ModeOff, -1}} {
+		label := "tenantgate-L1-" + string(bc.mode)
+		if bc.decoded < 0 {
+			label += "-nodecodedcache"
+		}
+		b.Run(label, func(b *testing.B) {
+			st := openRedis(b, redisstore.Options{Addrs: []string{srv.Addr}, L1: bc.mode})
+			m := newManager(b, st, session.Options{DecodedRecords: bc.decoded})
 			cookie, _ := signIn(b, m, alice, nil)
 			h := m.Middleware(handler)
 			r := request(cookie)

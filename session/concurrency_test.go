@@ -22,7 +22,9 @@ import (
 )
 
 // Concurrent writers of one session's values, as several requests on
-// several replicas would be, lose nothing.
+// several replicas would be, lose nothing: six writers (three processes of
+// two), each writing again after at most 2 ms, far more than one browser
+// sends.
 //
 // Each writer owns fields no one else writes: "own" (a counter it sets to
 // its iteration) and "tmp" (which it sets or removes at random), and all
@@ -138,7 +140,7 @@ func runWriter(m *session.Manager, cookie *http.Cookie, name string, rng *rand.R
 	l := writerLog{name: name}
 	own, tmp := name+".own", name+".tmp"
 	for i := range iters {
-		time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
+		time.Sleep(time.Duration(rng.IntN(2000)) * time.Microsecond)
 		s, err := m.Load(ctx, request(cookie))
 		if err != nil {
 			return l, fmt.Errorf("%s iteration %d: Load: %w", name, i, err)
@@ -193,7 +195,7 @@ func checkValues(t *testing.T, seed uint64, got map[string]string, logs []writer
 	}
 }
 
-// valuesChild is one replica: four writers on its own store client,
+// valuesChild is one replica: two writers on its own store client,
 // printing what each had acknowledged.
 func valuesChild(t *testing.T) {
 	p, _ := strconv.Atoi(os.Getenv("TG_SESSION_CHILD"))
@@ -210,7 +212,7 @@ func valuesChild(t *testing.T) {
 	cookie := &http.Cookie{Name: m.CookieName(), Value: os.Getenv("TG_COOKIE")}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
-	for g := range 4 {
+	for g := range 2 {
 		wg.Go(func() {
 			name := fmt.Sprintf("p%dg%d", p, g)
 			l, err := runWriter(m, cookie, name, rand.New(rand.NewPCG(seed, uint64(p*16+g))), 40)
@@ -244,8 +246,8 @@ func parseWriterLogs(t *testing.T, out string) (logs []writerLog, merged, stale 
 			merged, _ = strconv.Atoi(f[1])
 		}
 	}
-	if len(logs) != 4 {
-		t.Fatalf("a replica reported %d writers, want 4:\n%s", len(logs), out)
+	if len(logs) != 2 {
+		t.Fatalf("a replica reported %d writers, want 2:\n%s", len(logs), out)
 	}
 	return logs, merged, stale
 }

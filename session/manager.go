@@ -128,7 +128,7 @@ func (m *Manager) Create(ctx context.Context, w http.ResponseWriter, r *http.Req
 	}
 	if old, ok := m.requestID(r); ok {
 		if _, err := m.revoke(ctx, old.handle()); err != nil {
-			return nil, fmt.Errorf("session: removing the request's previous session before signing in: %w", err)
+			return nil, fmt.Errorf("session: removing the request's previous session before signing in (retry the sign-in once the store answers): %w", err)
 		}
 	}
 	sid := newID()
@@ -154,12 +154,12 @@ func (m *Manager) Create(ctx context.Context, w http.ResponseWriter, r *http.Req
 	member := store.Member{Name: rec.info.Handle, Score: score(rec.info.AbsoluteExpires)}
 	for _, ix := range []string{m.tenantIndex(id.TenantID), m.userIndex(id.TenantID, id.HomeAccountID)} {
 		if err := m.st.IndexAdd(ctx, ix, m.o.AbsoluteTimeout, member); err != nil {
-			return nil, fmt.Errorf("session: indexing the new session: %w", err)
+			return nil, fmt.Errorf("session: indexing the new session (retry the sign-in once the store answers): %w", err)
 		}
 	}
 	v, err := m.st.CompareAndSet(ctx, m.key(rec.info.Handle), 0, data, rec.info.IdleExpires.Sub(now))
 	if err != nil {
-		return nil, fmt.Errorf("session: storing the new session: %w", err)
+		return nil, fmt.Errorf("session: storing the new session (retry the sign-in once the store answers): %w", err)
 	}
 	m.created.Add(1)
 	http.SetCookie(w, m.cookie(sid.cookieValue()))
@@ -227,7 +227,7 @@ func (m *Manager) read(ctx context.Context, handle string) (*record, uint64, err
 		return nil, 0, ErrNoSession
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("session: reading session %s: %w", short(handle), err)
+		return nil, 0, fmt.Errorf("session: reading session %s (answer 503 and keep the session; it works again once the store answers): %w", short(handle), err)
 	}
 	rec := m.decoded.get(handle, data)
 	if rec == nil {
@@ -297,7 +297,7 @@ func (m *Manager) SetValues(ctx context.Context, s *Session, set map[string]stri
 	}
 }
 
-const maxAttempts = 32
+const maxAttempts = 64
 
 // touchTimeout bounds the last-seen write a request may wait for.
 const touchTimeout = 500 * time.Millisecond
@@ -327,7 +327,7 @@ func backoff(ctx context.Context, attempt int) error {
 func (m *Manager) Destroy(ctx context.Context, w http.ResponseWriter, r *http.Request) error {
 	if sid, ok := m.requestID(r); ok {
 		if _, err := m.revoke(ctx, sid.handle()); err != nil {
-			return fmt.Errorf("session: signing out: %w", err)
+			return fmt.Errorf("session: signing out (the session is still valid; retry the sign-out): %w", err)
 		}
 	}
 	http.SetCookie(w, m.cookie(""))

@@ -38,6 +38,9 @@ type Options struct {
 	CookieName string
 
 	// IdleTimeout ends a session with no request for that long. Default 1h.
+	// A request moves the idle expiry (a write, "touch") only when that
+	// moves it by at least a tenth of IdleTimeout, so steady traffic costs
+	// no write; the idle expiry never passes the absolute one.
 	IdleTimeout time.Duration
 	// AbsoluteTimeout ends a session that long after sign-in, however
 	// active. Default 8h. IdleTimeout may not exceed it.
