@@ -55,7 +55,7 @@ type replica struct {
 
 // env is a dev IdP and a Redis that replicas share.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	idp   *devidptest.Server
 	addrs []string
 	redis []*redistest.Node
@@ -63,7 +63,10 @@ type env struct {
 	configure func(*tenant.Config)
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvB(t) }
+
+// newEnvB is newEnv for benchmarks.
+func newEnvB(t testing.TB) *env {
 	srv := redistest.Standalone(t)
 	return &env{t: t, idp: devidptest.Start(t), addrs: []string{srv.Addr}, redis: []*redistest.Node{srv}}
 }
@@ -170,7 +173,7 @@ func (e *env) browser() *http.Client {
 
 // get sends a navigation-like GET (Accept: text/html) and returns the
 // response with its body read.
-func get(t *testing.T, b *http.Client, u string, header ...string) (*http.Response, string) {
+func get(t testing.TB, b *http.Client, u string, header ...string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
@@ -183,7 +186,7 @@ func get(t *testing.T, b *http.Client, u string, header ...string) (*http.Respon
 	return do(t, b, req)
 }
 
-func do(t *testing.T, b *http.Client, req *http.Request) (*http.Response, string) {
+func do(t testing.TB, b *http.Client, req *http.Request) (*http.Response, string) {
 	t.Helper()
 	resp, err := b.Do(req)
 	if err != nil {
@@ -202,7 +205,7 @@ type flow struct {
 }
 
 // start follows the login route to the IdP.
-func (e *env) start(t *testing.T, b *http.Client, r *replica, path string) flow {
+func (e *env) start(t testing.TB, b *http.Client, r *replica, path string) flow {
 	t.Helper()
 	resp, body := get(t, b, r.URL+path)
 	if resp.StatusCode != http.StatusFound {
@@ -212,7 +215,7 @@ func (e *env) start(t *testing.T, b *http.Client, r *replica, path string) flow 
 }
 
 // atIdP signs user in on the IdP's page (user "" for prompt=none).
-func (e *env) atIdP(t *testing.T, b *http.Client, f flow, user string) flow {
+func (e *env) atIdP(t testing.TB, b *http.Client, f flow, user string) flow {
 	t.Helper()
 	form, err := e.idp.SignIn(b, f.authorize, user)
 	if err != nil {
@@ -224,7 +227,7 @@ func (e *env) atIdP(t *testing.T, b *http.Client, f flow, user string) flow {
 
 // callback posts the IdP's form to r's callback and follows the bounce;
 // it returns the last response.
-func (e *env) callback(t *testing.T, b *http.Client, r *replica, f flow) (*http.Response, string) {
+func (e *env) callback(t testing.TB, b *http.Client, r *replica, f flow) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, r.URL+signin.CallbackPath, strings.NewReader(f.form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -241,7 +244,7 @@ func (e *env) callback(t *testing.T, b *http.Client, r *replica, f flow) (*http.
 
 // signIn signs user in through r's login route for path, and returns
 // where the sign-in sent the browser at the end.
-func (e *env) signIn(t *testing.T, b *http.Client, r *replica, path, user string) string {
+func (e *env) signIn(t testing.TB, b *http.Client, r *replica, path, user string) string {
 	t.Helper()
 	resp, body := e.callback(t, b, r, e.atIdP(t, b, e.start(t, b, r, path), user))
 	if resp.StatusCode != http.StatusFound {
@@ -251,7 +254,7 @@ func (e *env) signIn(t *testing.T, b *http.Client, r *replica, path, user string
 }
 
 // me reads /.auth/me on r.
-func me(t *testing.T, b *http.Client, r *replica) (int, []map[string]any) {
+func me(t testing.TB, b *http.Client, r *replica) (int, []map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, r.URL+"/.auth/me", nil)
 	resp, body := do(t, b, req)
@@ -265,7 +268,7 @@ func me(t *testing.T, b *http.Client, r *replica) (int, []map[string]any) {
 }
 
 // api sends a non-browser GET (no Accept: text/html).
-func api(t *testing.T, b *http.Client, u string) (*http.Response, string) {
+func api(t testing.TB, b *http.Client, u string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	req.Header.Set("Accept", "application/json")
@@ -275,7 +278,7 @@ func api(t *testing.T, b *http.Client, u string) (*http.Response, string) {
 var _ = store.ErrNotFound
 
 // loadSession reads b's session on r directly, as the app would.
-func loadSession(t *testing.T, b *http.Client, r *replica) *session.Session {
+func loadSession(t testing.TB, b *http.Client, r *replica) *session.Session {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, r.URL+"/", nil)
 	for _, c := range b.Jar.Cookies(req.URL) {
@@ -288,7 +291,7 @@ func loadSession(t *testing.T, b *http.Client, r *replica) *session.Session {
 	return s
 }
 
-func setCookie(t *testing.T, b *http.Client, r *replica, c *http.Cookie) {
+func setCookie(t testing.TB, b *http.Client, r *replica, c *http.Cookie) {
 	t.Helper()
 	u, _ := url.Parse(r.URL)
 	b.Jar.SetCookies(u, []*http.Cookie{c})
