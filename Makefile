@@ -23,12 +23,14 @@ test: deps
 vet:
 	$(GO) vet $(PKGS)
 
-## run: the main job on embedded defaults. Today that is the dev identity
-## provider with its demo directory (two tenants, demo users, a confidential
-## app), on https://127.0.0.1:8443 until Ctrl-C; its CA certificate is
-## written to devidp-ca.pem for clients to trust.
+## run: the whole system on embedded defaults: the gateway with the dev
+## identity provider in-process (tenants contoso and fabrikam, users alice,
+## bob, fiona), memstore, generated keys and a demo app. Open the URL it
+## prints and sign in; Ctrl-C stops it. RUNFLAGS adds flags of
+## `tenantgate serve` (see `go run ./cmd/tenantgate serve --help`).
+RUNFLAGS ?=
 run:
-	$(GO) run ./cmd/tenantgate devidp --ca-out devidp-ca.pem
+	$(GO) run ./cmd/tenantgate serve $(RUNFLAGS)
 
 ## lint: formatting and vet.
 lint:

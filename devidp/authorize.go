@@ -171,10 +171,15 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	case q.Get("prompt") == "none":
+		// As in Entra, the browser's session is the user's, not one
+		// tenant's: a user signed in at home is signed in silently as a
+		// guest of another tenant too.
 		if sess != nil {
 			for _, a := range sess.accounts {
-				if slices.Contains(candidates, a) && (q.Get("login_hint") == "" || find(q.Get("login_hint")) == a) {
-					acct = a
+				for _, c := range candidates {
+					if c.user == a.user && (q.Get("login_hint") == "" || find(q.Get("login_hint")) == c) {
+						acct = c
+					}
 				}
 			}
 		}

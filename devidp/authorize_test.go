@@ -110,3 +110,24 @@ func TestCommonAuthorityIssuesInTheUsersTenant(t *testing.T) {
 		t.Fatalf("tid %v, want fabrikam", tid)
 	}
 }
+
+// A user signed in at home is signed in silently as a guest elsewhere, as
+// in Entra: alice, a member of contoso and a guest in fabrikam, gets a
+// fabrikam code from prompt=none, for her guest account; bob, no guest
+// there, gets login_required.
+func TestPromptNoneSignsInAGuestOfAnotherTenant(t *testing.T) {
+	srv := devidptest.Start(t)
+	for _, tc := range []struct{ user, want string }{{"alice@contoso.onmicrosoft.com", "code"}, {"bob@contoso.onmicrosoft.com", "login_required"}} {
+		browser := srv.Browser()
+		if p, err := srv.SignIn(browser, authorizeURL(srv, "contoso", nil), tc.user); err != nil || p.Get("code") == "" {
+			t.Fatalf("interactive sign-in of %s: %v %v", tc.user, err, p)
+		}
+		p, err := srv.SignIn(browser, authorizeURL(srv, "fabrikam", url.Values{"prompt": {"none"}, "login_hint": {tc.user}}), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Get("code"); tc.want == "code" && got == "" || tc.want != "code" && p.Get("error") != tc.want {
+			t.Fatalf("prompt=none in fabrikam for %s: %v, want %s", tc.user, p, tc.want)
+		}
+	}
+}

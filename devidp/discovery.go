@@ -59,11 +59,15 @@ func (p *IdP) serveConfiguration(w http.ResponseWriter, r *http.Request) {
 		seg, iss = t.ID, issuer(r, t.ID)
 	}
 	base := baseURL(r) + "/" + seg
+	pages := base
+	if p.browser != "" {
+		pages = p.browser + "/" + seg
+	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"issuer":                                iss,
-		"authorization_endpoint":                base + "/oauth2/v2.0/authorize",
+		"authorization_endpoint":                pages + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
-		"end_session_endpoint":                  base + "/oauth2/v2.0/logout",
+		"end_session_endpoint":                  pages + "/oauth2/v2.0/logout",
 		"jwks_uri":                              base + "/discovery/v2.0/keys",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
 		"response_modes_supported":              []string{"query", "form_post"},

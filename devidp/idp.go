@@ -32,6 +32,13 @@ type Options struct {
 	// sign-in (reuse detection). Entra itself keeps old refresh tokens
 	// valid, which is the default.
 	StrictRefreshRotation bool
+	// BrowserURL, if set, is where browsers reach the IdP's pages (authorize
+	// and logout), e.g. http://127.0.0.1:8400 on loopback, and discovery
+	// advertises those endpoints there; discovery, keys and the token
+	// endpoint stay at the URL the client used (HTTPS for MSAL). So a
+	// browser never needs the dev CA: the gateway's demo mode serves the
+	// same IdP on both.
+	BrowserURL string
 }
 
 // Lifetimes of tokens and codes. RefreshIn, when set, is sent as refresh_in
@@ -66,6 +73,7 @@ type IdP struct {
 	newKey   func() (*rsa.PrivateKey, error)
 	mux      *http.ServeMux
 	controls bool
+	browser  string // Options.BrowserURL, without a trailing slash
 
 	mu        sync.Mutex
 	offset    time.Duration
@@ -110,6 +118,7 @@ func New(opts Options) (*IdP, error) {
 		controls: opts.Controls,
 		life:     opts.Lifetimes.withDefaults(),
 		strict:   opts.StrictRefreshRotation,
+		browser:  strings.TrimRight(opts.BrowserURL, "/"),
 		keys:     map[string][]*signingKey{},
 		codes:    map[string]*authCode{},
 		refresh:  map[string]*refreshGrant{},

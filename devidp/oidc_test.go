@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/tenantgate/tenantgate/devidp"
 	"github.com/tenantgate/tenantgate/devidp/devidptest"
 )
 
@@ -80,4 +83,35 @@ func kid(t *testing.T, token string) string {
 		t.Fatalf("no kid in the token header")
 	}
 	return h.Kid
+}
+
+// With BrowserURL, discovery sends browsers to the IdP's pages there (plain
+// HTTP on loopback, in the gateway's demo mode) while MSAL keeps the token
+// endpoint and keys on HTTPS.
+func TestBrowserURLMovesOnlyThePages(t *testing.T) {
+	idp, err := devidp.New(devidp.Options{NewKey: devidptest.Keys(), BrowserURL: "http://127.0.0.1:8400/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(idp)
+	defer srv.Close()
+	resp, err := srv.Client().Get(srv.URL + "/" + devidp.DemoContosoID + "/v2.0/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var d map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&d); err != nil {
+		t.Fatal(err)
+	}
+	pages := "http://127.0.0.1:8400/" + devidp.DemoContosoID + "/oauth2/v2.0/"
+	if d["authorization_endpoint"] != pages+"authorize" || d["end_session_endpoint"] != pages+"logout" {
+		t.Errorf("pages: %v, %v", d["authorization_endpoint"], d["end_session_endpoint"])
+	}
+	if tok, _ := d["token_endpoint"].(string); !strings.HasPrefix(tok, srv.URL+"/") {
+		t.Errorf("token endpoint %v is not on the HTTPS server", tok)
+	}
+	if iss, _ := d["issuer"].(string); !strings.HasPrefix(iss, srv.URL+"/") {
+		t.Errorf("issuer %v is not on the HTTPS server", iss)
+	}
 }

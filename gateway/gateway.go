@@ -1,0 +1,152 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tenantgate/tenantgate/session"
+	"github.com/tenantgate/tenantgate/signin"
+)
+
+// Options configure a Gateway.
+type Options struct {
+	// Upstream is the app's URL (http://127.0.0.1:3000).
+	Upstream *url.URL
+	// Auth serves /.auth/ and authenticates requests.
+	Auth *signin.Handler
+	// PassAccessToken sends the upstream the user's access token for the
+	// tenant's scopes (Authorization: Bearer, X-MS-TOKEN-AAD-ACCESS-TOKEN,
+	// X-MS-TOKEN-AAD-EXPIRES-ON), refreshed when due.
+	PassAccessToken bool
+	// AllowAnonymous are path prefixes served without sign-in (identity
+	// headers are still removed).
+	AllowAnonymous []string
+	// AllowedRedirectHosts are the hosts /.auth/verify?redirect=true may
+	// send a browser back to (from X-Forwarded-Host); another host falls
+	// back to a relative return URL.
+	AllowedRedirectHosts []string
+	// Transport reaches the upstream. Default: a transport tuned for one
+	// busy upstream on a local network.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// Gateway is the reverse proxy and forward-auth endpoint. It is an
+// http.Handler, safe for concurrent use.
+type Gateway struct {
+	o          Options
+	proxy      *httputil.ReverseProxy
+	principals principals
+}
+
+// VerifyPath is the forward-auth endpoint.
+const VerifyPath = "/.auth/verify"
+
+// New returns a Gateway.
+func New(o Options) (*Gateway, error) {
+	if o.Auth == nil {
+		return nil, errors.New("gateway: Options.Auth is required")
+	}
+	if o.Upstream == nil || (o.Upstream.Scheme != "http" && o.Upstream.Scheme != "https") || o.Upstream.Host == "" {
+		return nil, errors.New("gateway: the upstream must be an http:// or https:// URL, e.g. http://127.0.0.1:3000")
+	}
+	if o.Transport == nil {
+		o.Transport = NewTransport()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	g := &Gateway{o: o}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite:      g.rewrite,
+		Transport:    o.Transport,
+		ErrorHandler: g.upstreamError,
+		ErrorLog:     slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+	}
+	return g, nil
+}
+
+// NewTransport is the default upstream transport: many idle connections
+// to one host (a gateway talks to one app), no compression of its own
+// (the app's encoding passes through), bounded dials and headers.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                 nil,
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   1024,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: 60 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+}
+
+type ctxKey struct{}
+
+// identity is what rewrite puts on the upstream request.
+type identity struct {
+	s   *session.Session
+	tok signin.Token
+}
+
+// ServeHTTP routes /.auth/verify to forward-auth, /.auth/ to sign-in, and
+// everything else through the proxy, signed in or anonymous.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	switch {
+	case r.URL.Path == VerifyPath:
+		g.serveVerify(w, r)
+		return
+	case strings.HasPrefix(r.URL.Path, "/.auth/"):
+		g.o.Auth.ServeHTTP(w, r)
+		return
+	case g.anonymous(r.URL.Path):
+		g.proxy.ServeHTTP(w, r)
+		return
+	}
+	s, tok, err := g.o.Auth.Authenticate(r, g.o.PassAccessToken)
+	if err != nil {
+		g.o.Auth.Challenge(w, r, err)
+		return
+	}
+	ctx := r.Context()
+	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, &identity{s: s, tok: tok})))
+}
+
+func (g *Gateway) anonymous(path string) bool {
+	for _, p := range g.o.AllowAnonymous {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// rewrite prepares the upstream request: the identity headers a client
+// sent are dropped (ReverseProxy has already dropped its X-Forwarded-*),
+// the gateway's own are set for a signed-in request.
+func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(g.o.Upstream)
+	pr.SetXForwarded()
+	pr.Out.Host = pr.In.Host
+	stripIdentity(pr.Out.Header)
+	if id, ok := pr.In.Context().Value(ctxKey{}).(*identity); ok {
+		g.setIdentity(pr.Out.Header, id.s, id.tok)
+	}
+}
+
+// upstreamError answers 502 with a plain page when the app cannot be reached.
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	g.o.Logger.Warn("gateway: upstream failed", slog.String("path", r.URL.Path), slog.Any("err", err))
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusBadGateway)
+	fmt.Fprintln(w, "The application is not answering. Try again in a moment.")
+}

@@ -1,0 +1,94 @@
+package gateway
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/tenantgate/tenantgate/session"
+	"github.com/tenantgate/tenantgate/signin"
+)
+
+// The identity headers, as Easy Auth names them.
+const (
+	HeaderPrincipal     = "X-MS-CLIENT-PRINCIPAL"
+	HeaderPrincipalID   = "X-MS-CLIENT-PRINCIPAL-ID"
+	HeaderPrincipalName = "X-MS-CLIENT-PRINCIPAL-NAME"
+	HeaderPrincipalIDP  = "X-MS-CLIENT-PRINCIPAL-IDP"
+	HeaderAccessToken   = "X-MS-TOKEN-AAD-ACCESS-TOKEN"
+	HeaderTokenExpires  = "X-MS-TOKEN-AAD-EXPIRES-ON"
+)
+
+// principal is X-MS-CLIENT-PRINCIPAL's JSON. Claim types are the ID
+// token's claim names, so name_typ and role_typ name those claims.
+type principal struct {
+	AuthType string         `json:"auth_typ"`
+	Claims   []signin.Claim `json:"claims"`
+	NameType string         `json:"name_typ"`
+	RoleType string         `json:"role_typ"`
+}
+
+// isIdentityHeader reports a header only the gateway may set.
+func isIdentityHeader(name string) bool {
+	return strings.HasPrefix(name, "X-Ms-Client-Principal") || strings.HasPrefix(name, "X-Ms-Token-")
+}
+
+// stripIdentity removes every identity header a client sent. Header names
+// are canonical in http.Header, whatever case the client used.
+func stripIdentity(h http.Header) {
+	for name := range h {
+		if isIdentityHeader(name) {
+			delete(h, name)
+		}
+	}
+}
+
+// principals caches each session's encoded principal: the claims change
+// only at sign-in, and encoding them costs more than the rest of a
+// request's identity work.
+type principals struct {
+	mu sync.Mutex
+	m  map[string]cachedPrincipal // by session handle
+}
+
+type cachedPrincipal struct {
+	claims string // the session's claims value it was made from
+	header string
+}
+
+// maxPrincipals bounds the cache; past it, it starts again.
+const maxPrincipals = 1 << 16
+
+func (p *principals) header(s *session.Session) string {
+	raw, _ := s.Value(signin.ClaimsValue)
+	p.mu.Lock()
+	c, ok := p.m[s.Handle]
+	p.mu.Unlock()
+	if ok && c.claims == raw {
+		return c.header
+	}
+	b, _ := json.Marshal(principal{AuthType: "aad", Claims: signin.Claims(s), NameType: "name", RoleType: "roles"})
+	h := base64.StdEncoding.EncodeToString(b)
+	p.mu.Lock()
+	if p.m == nil || len(p.m) >= maxPrincipals {
+		p.m = map[string]cachedPrincipal{}
+	}
+	p.m[s.Handle] = cachedPrincipal{claims: raw, header: h}
+	p.mu.Unlock()
+	return h
+}
+
+// setIdentity sets the identity headers of s (and the token's, if any).
+func (g *Gateway) setIdentity(h http.Header, s *session.Session, tok signin.Token) {
+	h[HeaderPrincipal] = []string{g.principals.header(s)}
+	h[HeaderPrincipalID] = []string{s.ObjectID}
+	h[HeaderPrincipalName] = []string{s.Username}
+	h[HeaderPrincipalIDP] = []string{"aad"}
+	if g.o.PassAccessToken && tok.AccessToken != "" {
+		h[HeaderAccessToken] = []string{tok.AccessToken}
+		h[HeaderTokenExpires] = []string{tok.ExpiresOn.UTC().Format(signin.EasyAuthTime)}
+		h["Authorization"] = []string{"Bearer " + tok.AccessToken}
+	}
+}

@@ -1,0 +1,184 @@
+package signin
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+
+	"github.com/tenantgate/tenantgate/session"
+	"github.com/tenantgate/tenantgate/tenant"
+)
+
+// resumeTTL is how long a form_post's code waits for the same-site GET.
+const resumeTTL = time.Minute
+
+// ClaimsValue is the session value that holds the ID token's claims as
+// JSON, for /.auth/me and the identity headers; read them with Claims.
+const ClaimsValue = "tg.claims"
+
+// serveCallback is the one redirect URI of every tenant. The IdP's
+// form_post is a cross-site POST that carries no SameSite=Lax cookie, so
+// it only stashes the code with the pending sign-in, under a new one-time
+// resume token, and bounces the browser to a GET of this same URL: a
+// top-level navigation that does carry the binding cookie.
+func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	if r.Method == http.MethodPost {
+		r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+		if err := r.ParseForm(); err != nil {
+			h.fail(w, r, errors.New("signin: the callback form is malformed"))
+			return
+		}
+	}
+	f := r.Form
+	if r.Method == http.MethodGet {
+		f = r.URL.Query()
+	}
+	if resume := f.Get("resume"); resume != "" && r.Method == http.MethodGet {
+		p, err := h.takePending(ctx, resume)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.finish(w, r, p)
+		return
+	}
+	p, err := h.takePending(ctx, f.Get("state"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if e := f.Get("error"); e != "" {
+		h.idpError(w, r, p, e, f.Get("error_description"))
+		return
+	}
+	code := f.Get("code")
+	if code == "" || len(code) > 8<<10 {
+		h.fail(w, r, errors.New("signin: the callback carries no authorization code"))
+		return
+	}
+	p.Code = code
+	if r.Method == http.MethodGet {
+		h.finish(w, r, p)
+		return
+	}
+	resume := randomToken(32)
+	if err := h.putPending(ctx, resume, p, resumeTTL); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	http.Redirect(w, r, CallbackPath+"?resume="+url.QueryEscape(resume), http.StatusSeeOther)
+}
+
+// idpError handles an error the IdP sent back instead of a code.
+func (h *Handler) idpError(w http.ResponseWriter, r *http.Request, p pending, code, desc string) {
+	if p.Switch && (code == "login_required" || code == "interaction_required" || code == "consent_required") {
+		// The silent switch did not work: ask with the page.
+		t, _, err := h.resolve(p.Tenant)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		h.redirectToIdP(w, r, t, pending{Tenant: p.Tenant, Return: p.Return, Scopes: p.Scopes, Hint: p.Hint})
+		return
+	}
+	if len(desc) > 300 {
+		desc = desc[:300]
+	}
+	h.fail(w, r, fmt.Errorf("signin: the identity provider refused the sign-in: %s: %s", code, desc))
+}
+
+// finish checks the browser, redeems the code, verifies the ID token and
+// creates the session.
+func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
+	ctx := r.Context()
+	c, err := r.Cookie(h.bindingCookie())
+	if err != nil || subtle.ConstantTimeCompare([]byte(hashHex(c.Value)), []byte(p.Binding)) != 1 {
+		h.fail(w, r, errWrongBrowser)
+		return
+	}
+	t, _, err := h.resolve(p.Tenant)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, confidential.WithChallenge(p.Verifier))
+	if err != nil {
+		if errors.As(classify(err, p.Scopes), new(*TransientError)) {
+			h.unavailable(w, r, err)
+			return
+		}
+		h.fail(w, r, fmt.Errorf("signin: the identity provider did not redeem the sign-in; start again (%v)", oauthError(err)))
+		return
+	}
+	home := res.Account.HomeAccountID
+	id, all, owner, err := h.verifyResult(ctx, t, res, p.Nonce)
+	if err != nil {
+		// The tokens are in the cache already: take them out again.
+		if serr := t.Client().SignOut(context.WithoutCancel(ctx), home); serr != nil {
+			h.o.Logger.Error("signin: removing the tokens of a refused sign-in", slog.Any("err", serr))
+		}
+		h.fail(w, r, err)
+		return
+	}
+	s, err := h.o.Sessions.Create(ctx, w, r, id)
+	if err != nil {
+		h.fail(w, r, &TransientError{Err: err})
+		return
+	}
+	if b, err := json.Marshal(all); err == nil {
+		if err := h.o.Sessions.SetValues(ctx, s, map[string]string{ClaimsValue: string(b)}); err != nil {
+			h.o.Logger.Warn("signin: keeping the claims in the session", slog.Any("err", err))
+		}
+	}
+	h.o.Logger.Info("signin: signed in", slog.String("tenant", owner.Key), slog.String("tid", id.TenantID), slog.String("session", s.Short()))
+	http.Redirect(w, r, p.Return, http.StatusFound)
+}
+
+// verifyResult verifies the ID token of a redemption through t: against
+// t's own issuer and keys, or, for the multi-tenant app, those of the
+// token's tenant, which must be allowed. owner is the tenant whose client
+// serves the session from now on.
+func (h *Handler) verifyResult(ctx context.Context, t *tenant.Tenant, res confidential.AuthResult, nonce string) (id session.Identity, all map[string]any, owner *tenant.Tenant, err error) {
+	raw := res.IDToken.RawToken
+	owner = t
+	if t.Key == tenant.OrganizationsKey {
+		tid, err := unverifiedTenant(raw)
+		if err != nil {
+			return id, nil, nil, err
+		}
+		if owner, err = h.o.Tenants.ForTenantID(tid); err != nil {
+			return id, nil, nil, fmt.Errorf("signin: %w", err)
+		}
+	}
+	c, all, err := h.verify.verify(ctx, owner.Authority, owner.ClientID, raw, nonce)
+	if err != nil {
+		return id, nil, nil, err
+	}
+	if c.TenantID != owner.TenantID && owner.Key != tenant.OrganizationsKey {
+		// A guest's tokens are issued by the tenant signed in to: the tid
+		// is that tenant's, whatever the home tenant is.
+		return id, nil, nil, fmt.Errorf("%w: issued for tenant %s, not %s", errBadIDToken, c.TenantID, owner.TenantID)
+	}
+	id = session.Identity{
+		TenantKey: owner.Key, TenantID: c.TenantID, HomeAccountID: res.Account.HomeAccountID,
+		ObjectID: c.ObjectID, Username: c.PreferredUsername, DisplayName: c.Name,
+	}
+	return id, all, owner, nil
+}
+
+// oauthError is the OAuth error code of a failed token request, without
+// the response body (which may echo request details).
+func oauthError(err error) string {
+	var se interface{ Error() string }
+	se = classify(err, nil)
+	return se.Error()
+}

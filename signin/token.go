@@ -1,0 +1,184 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/tenantgate/tenantgate/session"
+	"github.com/tenantgate/tenantgate/tenant"
+)
+
+// Token is an access token for the signed-in user.
+type Token struct {
+	AccessToken string
+	ExpiresOn   time.Time
+	// IDToken is the raw ID token, for /.auth/me when tokens are exposed.
+	IDToken string
+}
+
+// owner returns the tenant whose client serves s.
+func (h *Handler) owner(s *session.Session) (*tenant.Tenant, error) {
+	if s.TenantKey != tenant.OrganizationsKey {
+		if t, ok := h.o.Tenants.Tenant(s.TenantKey); ok && t.TenantID == s.TenantID {
+			return t, nil
+		}
+	}
+	t, err := h.o.Tenants.ForTenantID(s.TenantID)
+	if err != nil {
+		return nil, fmt.Errorf("%w: the session's tenant is no longer served (%v)", ErrSignInRequired, err)
+	}
+	return t, nil
+}
+
+// Token returns the signed-in user's access token for scopes (nil: the
+// tenant's configured scopes), from the shared cache, refreshed only when
+// due. It returns session.ErrNoSession when the request is not signed in,
+// ErrSignInRequired when the sign-in cannot be renewed (the session is
+// then ended), *ConsentRequiredError for scopes without consent, and
+// *TransientError when the store or the IdP did not answer (the session is
+// kept).
+func (h *Handler) Token(ctx context.Context, r *http.Request, scopes []string) (Token, error) {
+	s, err := h.o.Sessions.Load(ctx, r)
+	if err != nil {
+		if errors.Is(err, session.ErrNoSession) {
+			return Token{}, err
+		}
+		return Token{}, &TransientError{Err: err}
+	}
+	return h.token(ctx, s, scopes)
+}
+
+func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string) (Token, error) {
+	t, err := h.owner(s)
+	if err != nil {
+		h.end(ctx, s, nil)
+		return Token{}, err
+	}
+	if scopes == nil {
+		scopes = t.Scopes
+	}
+	if len(scopes) == 0 {
+		return Token{}, errors.New("signin: no scopes asked for and none configured for the tenant")
+	}
+	res, err := t.Client().AcquireTokenSilent(ctx, s.HomeAccountID, scopes)
+	if err = classify(err, scopes); err != nil {
+		if errors.Is(err, ErrSignInRequired) {
+			h.end(ctx, s, t)
+		}
+		return Token{}, err
+	}
+	return Token{AccessToken: res.AccessToken, ExpiresOn: res.ExpiresOn, IDToken: res.IDToken.RawToken}, nil
+}
+
+// end ends s after a natural logout: its record, its index entries and its
+// token partition. Failures are logged: the session is refused either way
+// once its record is gone, and the partition's tokens no longer work.
+func (h *Handler) end(ctx context.Context, s *session.Session, t *tenant.Tenant) {
+	ctx = context.WithoutCancel(ctx)
+	if err := h.o.Sessions.Revoke(ctx, s.Handle); err != nil {
+		h.o.Logger.Warn("signin: ending a session", slog.String("session", s.Short()), slog.Any("err", err))
+	}
+	if t != nil {
+		if err := t.Client().SignOut(ctx, s.HomeAccountID); err != nil {
+			h.o.Logger.Warn("signin: deleting a session's tokens", slog.String("session", s.Short()), slog.Any("err", err))
+		}
+	}
+	h.o.Logger.Info("signin: session ended: sign-in required", slog.String("session", s.Short()), slog.String("tid", s.TenantID))
+}
+
+// Authenticate returns the request's session and, when the tenant has
+// scopes and Options.SkipTokenCheck is off (or withToken asks for it), the
+// user's access token for them. Its errors are session.ErrNoSession,
+// ErrSignInRequired (the session has been ended), *ConsentRequiredError
+// and *TransientError; Challenge answers each as Easy Auth would.
+func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Session, Token, error) {
+	ctx := r.Context()
+	s, err := h.o.Sessions.Load(ctx, r)
+	if err != nil {
+		if errors.Is(err, session.ErrNoSession) {
+			return nil, Token{}, err
+		}
+		return nil, Token{}, &TransientError{Err: err}
+	}
+	if !withToken && h.o.SkipTokenCheck {
+		return s, Token{}, nil
+	}
+	t, err := h.owner(s)
+	if err != nil {
+		h.end(ctx, s, nil)
+		return nil, Token{}, err
+	}
+	if len(t.Scopes) == 0 {
+		return s, Token{}, nil
+	}
+	tok, err := h.token(ctx, s, nil)
+	if err != nil {
+		return nil, Token{}, err
+	}
+	return s, tok, nil
+}
+
+// Require serves next only for requests with a live session (and, unless
+// Options.SkipTokenCheck, a token that can still be had): a browser
+// navigation without one is sent to sign in with its path as the return
+// URL, anything else gets 401. A transient failure is 503 with
+// Retry-After, the session kept. next finds the session with
+// session.FromContext.
+func (h *Handler) Require(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s, _, err := h.Authenticate(r, false)
+		if err != nil {
+			h.Challenge(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(session.NewContext(r.Context(), s)))
+	})
+}
+
+// Challenge answers a request that Authenticate refused: to sign-in (a
+// browser navigation) or 401 for no session or a natural logout, through
+// sign-in with the missing scopes for consent, 503 with Retry-After for a
+// transient failure.
+func (h *Handler) Challenge(w http.ResponseWriter, r *http.Request, err error) {
+	var consent *ConsentRequiredError
+	switch {
+	case errors.Is(err, session.ErrNoSession), errors.Is(err, ErrSignInRequired):
+		h.challenge(w, r, "")
+	case errors.As(err, &consent):
+		h.challenge(w, r, strings.Join(consent.Scopes, " "))
+	default:
+		h.unavailable(w, r, err)
+	}
+}
+
+// challenge sends a browser to sign-in (with scope for incremental
+// consent), or answers 401.
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, scope string) {
+	if !isNavigation(r) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantgate", error="invalid_token"`)
+		http.Error(w, "sign-in required", http.StatusUnauthorized)
+		return
+	}
+	http.Redirect(w, r, h.LoginURL(r.URL.RequestURI(), scope), http.StatusFound)
+}
+
+// LoginURL is the sign-in route for the default tenant with ret as the
+// return URL (and extra scopes for incremental consent).
+func (h *Handler) LoginURL(ret, scope string) string {
+	u := loginPrefix + "aad?post_login_redirect_uri=" + url.QueryEscape(ret)
+	if scope != "" {
+		u += "&scope=" + url.QueryEscape(scope)
+	}
+	return u
+}
+
+// isNavigation reports a browser asking for a page: a GET that accepts HTML.
+func isNavigation(r *http.Request) bool {
+	return (r.Method == http.MethodGet || r.Method == http.MethodHead) && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
