@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/session"
 	"github.com/tenantgate/tenantgate/tenant"
+	"github.com/tenantgate/tenantgate/tokencache"
 )
 
 // resumeTTL is how long a form_post's code waits for the same-site GET.
@@ -110,7 +111,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 		h.fail(w, r, err)
 		return
 	}
-	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, confidential.WithChallenge(p.Verifier))
+	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, tokencache.WithChallenge(p.Verifier))
 	if err != nil {
 		if errors.As(classify(err, p.Scopes), new(*TransientError)) {
 			h.unavailable(w, r, err)
