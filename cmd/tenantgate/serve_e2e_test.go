@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantgate/tenantgate/devidp"
 	"github.com/tenantgate/tenantgate/devidp/devidptest"
 	"github.com/tenantgate/tenantgate/internal/redistest"
 )
@@ -322,4 +323,67 @@ func TestServeEndToEnd(t *testing.T) {
 			t.Fatalf("exit after SIGTERM: %v", err)
 		}
 	})
+}
+
+// 200 concurrent requests of one user whose access token is due, spread
+// over three gateway processes with --pass-access-token: the IdP sees one
+// refresh, under strict refresh-token rotation (a second redemption of the
+// same refresh token would revoke the sign-in), and every request succeeds.
+func TestServeOneRefreshAcrossReplicas(t *testing.T) {
+	srv := redistest.Standalone(t)
+	idp := devidptest.Start(t)
+	idp.IdP().SetStrictRefreshRotation(true)
+	up := echoUpstream(t)
+	f := newFixture(t, idp)
+	var gw []*proc
+	for range 3 {
+		gw = append(gw, startServe(t, f.args("redis://"+srv.Addr, up.URL, "--pass-access-token"), f.env()...))
+	}
+	b := browser(idp)
+	idp.IdP().SetLifetimes(devidp.Lifetimes{AccessToken: 4 * time.Minute}) // due at once: MSAL refreshes 5 minutes early
+	signIn(t, idp, b, gw[0].URL, "alice@contoso.onmicrosoft.com")
+	idp.IdP().SetLifetimes(devidp.Lifetimes{})
+	idp.IdP().ResetRequests()
+
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	tokens := map[string]bool{}
+	start := make(chan struct{})
+	for i := range 200 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest(http.MethodGet, gw[i%3].URL+"/api", nil)
+			for _, c := range cookieFor(b, gw[i%3].URL) {
+				req.AddCookie(c)
+			}
+			<-start
+			resp, err := http.DefaultClient.Do(req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				statuses[-1]++
+				return
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			statuses[resp.StatusCode]++
+			if resp.StatusCode == http.StatusOK {
+				var e echoed
+				if json.Unmarshal(body, &e) == nil {
+					tokens[http.Header(e.Header).Get("X-Ms-Token-Aad-Access-Token")] = true
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	grants := idp.IdP().Count("token", "refresh_token")
+	if statuses[http.StatusOK] != 200 || grants != 1 {
+		t.Fatalf("200 requests over 3 replicas with a due token: statuses %v, %d refresh grants at the IdP; want 200 × 200 and 1 grant", statuses, grants)
+	}
+	if len(tokens) != 1 {
+		t.Errorf("the upstream saw %d different access tokens, want the one refreshed", len(tokens))
+	}
 }
