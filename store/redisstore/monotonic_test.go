@@ -63,7 +63,7 @@ func TestL1RefusesFillAcrossForget(t *testing.T) {
 		"flush":  func(c *l1, _ string) { c.flush() },
 		"evict": func(c *l1, key string) {
 			s, g0 := c.shard(key), c.shardGen(key)
-			for i := 0; c.shardGen(key) == g0; i++ {
+			for i := 0; c.shardGen(key) == g0 && i < 1<<12; i++ {
 				k := "tg1:filler:" + strconv.Itoa(i)
 				if c.shard(k) == s {
 					_, _, g, _ := c.get(k)
