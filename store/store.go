@@ -59,8 +59,11 @@ type Taker interface {
 	Take(ctx context.Context, key string) ([]byte, error)
 }
 
-// Watcher is implemented by stores that keep a coherent copy of values in
-// the process (redisstore's L1, memstore). It lets a caller that derived
+// Watcher is no longer implemented by any store here (a Get that hits
+// redisstore's L1 is a map lookup, cheap enough to ask on every call); the
+// declaration stays only while tokencache still asserts it.
+//
+// It lets a caller that derived
 // something costly from a value (tokencache's parsed MSAL state and last
 // answer) keep using it without asking the store on every call: the store
 // tells it when the value changes instead.

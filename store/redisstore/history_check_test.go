@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"time"
@@ -68,11 +69,13 @@ func checkHistory(ops []histOp, delta time.Duration) histReport {
 		for _, w := range k.writes {
 			written[w.version] = w
 		}
+		slices.SortFunc(k.writes, func(a, b histOp) int { return cmp.Compare(a.end, b.end) })
 		// deleteBetween: a delete (or a write of unknown outcome, which
 		// may have been one) that may have taken effect after w and before
 		// g ended.
+		maybeDels := slices.Concat(k.dels, k.ambs)
 		deleteBetween := func(w, g histOp) bool {
-			for _, del := range slices.Concat(k.dels, k.ambs) {
+			for _, del := range maybeDels {
 				if del.end > w.start && del.start < g.end {
 					return true
 				}
@@ -98,16 +101,33 @@ func checkHistory(ops []histOp, delta time.Duration) histReport {
 				}
 			}
 			stalest := int64(-1) // the earliest end of what supersedes g's answer
-			for _, w := range k.writes {
-				if w.end >= g.start {
-					continue
+			// Writes that completed before g started, latest first. For a
+			// value, a write that completed before its own write started
+			// cannot supersede it (its write's compare-and-set came after,
+			// on that version or a later one, or after a delete). For
+			// absent, a write that started before the last delete that may
+			// precede g ended is covered by that delete, and so is every
+			// write that ended before it.
+			lastDel := int64(-1)
+			if g.version == 0 {
+				for _, del := range maybeDels {
+					if del.start < g.end {
+						lastDel = max(lastDel, del.end)
+					}
+				}
+			}
+			i, _ := slices.BinarySearchFunc(k.writes, g.start, func(w histOp, t int64) int { return cmp.Compare(w.end, t) })
+			for i--; i >= 0; i-- {
+				w := k.writes[i]
+				if (g.version != 0 && w.end < wr.start) || (g.version == 0 && w.end < lastDel) {
+					break
 				}
 				outdated := false
 				switch {
 				case g.version == 0:
-					outdated = !deleteBetween(w, g)
+					outdated = w.start >= lastDel
 				case g.version < w.version:
-					outdated = !deleteBetween(w, g) || wr.end < w.start
+					outdated = wr.end < w.start || !deleteBetween(w, g)
 				}
 				if !outdated {
 					continue

@@ -27,16 +27,22 @@ const historyDelta = 100 * time.Millisecond
 
 const (
 	historyProcs   = 3
-	historyWorkers = 2 // goroutines per process, sharing its Store
-	historyKeys    = 4
+	historyWorkers = 3 // goroutines per process, sharing its Store
+	historyKeys    = 4 // the last one outside the store's Prefix
+	// historyPhase is a cycle of the workload: writes and reads in its
+	// first half, only reads in the second, so a stale copy that nothing
+	// evicts is read for longer than historyDelta and shows.
+	historyPhase = 400 * time.Millisecond
 )
 
 // TestCoherenceHistory runs three processes (this test binary re-executed),
 // each with its own Store in the same L1 mode, doing random Get,
-// CompareAndSet and Delete on four keys, and checks the merged history for
+// CompareAndSet and Delete on four keys (one outside the store's Prefix,
+// as a consumer's own keys may be), with quiet spells of reads only, and
+// checks the merged history for
 // bounded staleness (checkHistory). Every L1 mode, standalone and Cluster.
 // TG_HISTORY_SEED replays a run; TG_HISTORY_DURATION sets each run's
-// length (default 2s).
+// length (default 4s).
 func TestCoherenceHistory(t *testing.T) {
 	if os.Getenv("TG_HISTORY_CHILD") != "" {
 		historyChild(t)
@@ -50,7 +56,7 @@ func TestCoherenceHistory(t *testing.T) {
 		}
 	}
 	t.Logf("seed %d (replay with TG_HISTORY_SEED=%d)", seed, seed)
-	duration := 2 * time.Second
+	duration := 4 * time.Second
 	if s := os.Getenv("TG_HISTORY_DURATION"); s != "" {
 		var err error
 		if duration, err = time.ParseDuration(s); err != nil {
@@ -101,6 +107,7 @@ func runHistory(t *testing.T, addrs []string, mode redisstore.Mode, seed uint64,
 		out   *bytes.Buffer
 		stdin io.WriteCloser
 		ready chan struct{}
+		read  chan struct{} // closed when stdout is read to its end
 	}
 	children := make([]*child, historyProcs)
 	for i := range children {
@@ -109,7 +116,7 @@ func runHistory(t *testing.T, addrs []string, mode redisstore.Mode, seed uint64,
 			"TG_HISTORY_ADDRS="+strings.Join(addrs, ","), "TG_HISTORY_MODE="+string(mode),
 			"TG_HISTORY_PROC="+strconv.Itoa(i), "TG_HISTORY_SEED="+strconv.FormatUint(seed+uint64(i), 10),
 			"TG_HISTORY_PREFIX="+prefix, "TG_HISTORY_DURATION="+duration.String())
-		c := &child{cmd: cmd, out: new(bytes.Buffer), ready: make(chan struct{})}
+		c := &child{cmd: cmd, out: new(bytes.Buffer), ready: make(chan struct{}), read: make(chan struct{})}
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -123,6 +130,7 @@ func runHistory(t *testing.T, addrs []string, mode redisstore.Mode, seed uint64,
 		}
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		go func() {
+			defer close(c.read)
 			sc := bufio.NewScanner(stdout)
 			sc.Buffer(make([]byte, 1<<20), 1<<20)
 			once := sync.OnceFunc(func() { close(c.ready) })
@@ -150,6 +158,7 @@ func runHistory(t *testing.T, addrs []string, mode redisstore.Mode, seed uint64,
 	}
 	var ops []histOp
 	for i, c := range children {
+		<-c.read // Wait closes the pipe: read it all first
 		err := c.cmd.Wait()
 		if err != nil {
 			t.Fatalf("process %d: %v\n%s", i, err, c.out.String())
@@ -215,6 +224,8 @@ func historyChild(t *testing.T) {
 	for i := range keys {
 		keys[i] = prefix + "k" + strconv.Itoa(i)
 	}
+	// A consumer's own key prefix: not under the store's "tg1:".
+	keys[historyKeys-1] = "tgx:" + strings.TrimPrefix(keys[historyKeys-1], "tg1:")
 	logs := make([][]histOp, historyWorkers)
 	stop := time.Now().Add(duration)
 	var wg sync.WaitGroup
@@ -242,6 +253,9 @@ func historyWorker(s *redisstore.Store, proc int, rng *rand.Rand, keys []string,
 		key := keys[rng.IntN(len(keys))]
 		o := histOp{proc: proc, key: key}
 		r := rng.IntN(100)
+		if time.Now().UnixNano()%int64(historyPhase) >= int64(historyPhase/2) {
+			r = 0 // the quiet half: reads only
+		}
 		o.start = time.Now().UnixNano()
 		switch {
 		case r < 70:
@@ -276,7 +290,7 @@ func historyWorker(s *redisstore.Store, proc int, rng *rand.Rand, keys []string,
 			}
 		}
 		ops = append(ops, o)
-		time.Sleep(time.Duration(rng.IntN(1000)) * time.Microsecond)
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Microsecond)
 	}
 	return ops
 }
