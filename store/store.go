@@ -59,8 +59,11 @@ type Taker interface {
 	Take(ctx context.Context, key string) ([]byte, error)
 }
 
-// Watcher is implemented by stores that keep a coherent copy of values in
-// the process (redisstore's L1, memstore). It lets a caller that derived
+// Watcher is no longer implemented by any store here (a Get that hits
+// redisstore's L1 is a map lookup, cheap enough to ask on every call); the
+// declaration stays only while tokencache still asserts it.
+//
+// It lets a caller that derived
 // something costly from a value (tokencache's parsed MSAL state and last
 // answer) keep using it without asking the store on every call: the store
 // tells it when the value changes instead.
@@ -76,31 +79,6 @@ type Taker interface {
 // holds; that costs the caller a re-read, never a stale answer.
 type Watcher interface {
 	Watch(key string, version uint64, stale *atomic.Bool) (until time.Time, ok bool)
-}
-
-// Watches is the flags registered on one value, for stores implementing
-// Watcher. It is bounded: adding beyond eight fires the oldest, which only
-// costs its holder a re-read. The zero value is empty; the caller
-// serializes access.
-type Watches []*atomic.Bool
-
-const maxWatches = 8
-
-// Add registers stale.
-func (w *Watches) Add(stale *atomic.Bool) {
-	if len(*w) >= maxWatches {
-		(*w)[0].Store(true)
-		*w = append((*w)[:0], (*w)[1:]...)
-	}
-	*w = append(*w, stale)
-}
-
-// Fire sets every registered flag and forgets them.
-func (w *Watches) Fire() {
-	for _, stale := range *w {
-		stale.Store(true)
-	}
-	*w = nil
 }
 
 // Member is one entry of a sorted index.
@@ -184,25 +162,4 @@ func NewOwner() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
 	return hex.EncodeToString(b[:])
-}
-
-// ValidTTL reports a ttl that no backend can honour.
-func ValidTTL(ttl time.Duration) error {
-	if ttl <= 0 {
-		return errors.New("store: ttl must be positive: every value expires")
-	}
-	return nil
-}
-
-// NextVersion is the version a write after prev gets: greater than prev and,
-// where the clock allows, the current time in microseconds. Tying versions
-// to time keeps them increasing even when a key is deleted and written
-// again, so a writer holding a version from before the delete cannot win a
-// compare-and-set against the new value.
-func NextVersion(prev uint64, now time.Time) uint64 {
-	v := uint64(now.UnixMicro())
-	if v <= prev {
-		v = prev + 1
-	}
-	return v
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tenantgate/tenantgate/internal/storekit"
 	"github.com/tenantgate/tenantgate/store"
 )
 
@@ -20,7 +21,6 @@ func (s *Store) lookup(key string, now time.Time) (value, bool) {
 	v, ok := s.values[key]
 	if ok && expired(v.expires, now) {
 		delete(s.values, key)
-		s.changed(key)
 		return value{}, false
 	}
 	return v, ok
@@ -58,9 +58,8 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 	if cur.version != version {
 		return 0, fmt.Errorf("memstore: %q: %w", key, store.ErrConflict)
 	}
-	s.lastVersion = store.NextVersion(s.lastVersion, now)
+	s.lastVersion = storekit.NextVersion(s.lastVersion, now)
 	s.values[key] = value{data: cp, version: s.lastVersion, expires: now.Add(ttl)}
-	s.changed(key)
 	return s.lastVersion, nil
 }
 
@@ -70,7 +69,6 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	defer s.mu.Unlock()
 	delete(s.values, key)
-	s.changed(key)
 	return nil
 }
 
@@ -85,6 +83,5 @@ func (s *Store) Take(ctx context.Context, key string) ([]byte, error) {
 		return nil, store.ErrNotFound
 	}
 	delete(s.values, key)
-	s.changed(key)
 	return v.data, nil
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tenantgate/tenantgate/internal/storekit"
 	"github.com/tenantgate/tenantgate/store"
 )
 
@@ -41,7 +42,6 @@ type Store struct {
 	closed      bool
 	lastVersion uint64
 	values      map[string]value
-	watches     map[string]store.Watches
 	indexes     map[string]*index
 	locks       map[string]lease
 
@@ -62,7 +62,6 @@ func New(opts Options) *Store {
 		now:         opts.Now,
 		queueSize:   opts.QueueSize,
 		values:      make(map[string]value),
-		watches:     make(map[string]store.Watches),
 		indexes:     make(map[string]*index),
 		locks:       make(map[string]lease),
 		subs:        make(map[string]map[*subscription]struct{}),
@@ -97,7 +96,6 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.fireAll()
 	s.values, s.indexes, s.locks = nil, nil, nil
 	s.mu.Unlock()
 
@@ -145,7 +143,6 @@ func (s *Store) sweep() {
 	for k, v := range s.values {
 		if expired(v.expires, now) {
 			delete(s.values, k)
-			s.changed(k)
 		}
 	}
 	for k, ix := range s.indexes {
@@ -184,7 +181,7 @@ func ctxErr(err error) error {
 func expired(expires, now time.Time) bool { return !now.Before(expires) }
 
 func validTTL(ttl time.Duration) error {
-	if err := store.ValidTTL(ttl); err != nil {
+	if err := storekit.ValidTTL(ttl); err != nil {
 		return fmt.Errorf("memstore: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tenantgate/tenantgate/internal/storekit"
 	"github.com/tenantgate/tenantgate/store"
 )
 
@@ -25,7 +26,7 @@ func formatScore(f float64) string {
 // IndexAdd adds or re-scores members of a sorted set and keeps it alive at
 // least ttl.
 func (s *Store) IndexAdd(ctx context.Context, index string, ttl time.Duration, members ...store.Member) error {
-	if err := store.ValidTTL(ttl); err != nil {
+	if err := storekit.ValidTTL(ttl); err != nil {
 		return err
 	}
 	if len(members) == 0 {

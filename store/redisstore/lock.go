@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tenantgate/tenantgate/internal/storekit"
 	"github.com/tenantgate/tenantgate/store"
 )
 
@@ -26,7 +27,7 @@ func (s *Store) Release(ctx context.Context, key, owner string) error {
 }
 
 func (s *Store) lock(ctx context.Context, op, key, owner string, ttl time.Duration) error {
-	if err := store.ValidTTL(ttl); err != nil {
+	if err := storekit.ValidTTL(ttl); err != nil {
 		return err
 	}
 	if owner == "" {

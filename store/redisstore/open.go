@@ -75,35 +75,45 @@ func checkBasics(ctx context.Context, c rueidis.Client, o *Options) error {
 }
 
 // open builds a store in mode, proving the mode works with a live self-test.
-// plain is a client without client-side caching; open takes it over when
-// the mode needs no other.
+// plain is a client without tracking; open takes it over when the mode
+// needs no other.
 func open(ctx context.Context, o Options, mode Mode, plain rueidis.Client, where string) (*Store, error) {
 	sctx, stop := context.WithCancel(context.Background())
 	s := &Store{o: o, mode: mode, where: where, stop: stop, inv: o.Prefix + "l1:inv"}
+	fail := func(err error) (*Store, error) {
+		s.stop()
+		s.wg.Wait()
+		if s.c != plain && s.c != nil {
+			s.c.Close()
+		}
+		return nil, err
+	}
 	switch mode {
 	case ModeOff:
 		s.c = plain
 		return s, nil
 	case ModePubSub:
 		s.c = plain
-		s.l1 = newL1(o.L1MaxBytes, o.L1MaxStale, o.Now)
+		s.l1 = newL1(o.L1MaxBytes, o.L1MaxStale, o.Now, o.Prefix)
 		if err := s.startInvalidation(sctx); err != nil {
-			s.stop()
-			s.wg.Wait()
-			return nil, err
+			return fail(err)
 		}
-		if err := selfTestPubSub(ctx, s); err != nil {
-			s.stop()
-			s.wg.Wait()
-			return nil, err
+		if err := selfTestL1(ctx, s, plain); err != nil {
+			return fail(err)
 		}
 		return s, nil
 	}
-	// tenantgate's own L1 sits in front of rueidis's client-side cache: a
-	// hit on it costs a map lookup (0.2 us) instead of rueidis's 1.8 us.
-	// rueidis tells it what the server invalidated, and nil when a
-	// connection is lost: then nothing in it can be trusted.
-	s.l1 = newL1(o.L1MaxBytes, o.L1MaxStale, o.Now)
+	// Tracking and bcast: the server pushes invalidations on the
+	// connections that read (tracking) or for every key under the prefix
+	// (bcast), without versions; rueidis reports nil when a connection is
+	// lost, and then nothing in the L1 can be trusted. Reads are plain
+	// GETs, never DoCache: rueidis's own client-side cache stays empty and
+	// the L1 is the only copy.
+	prefix := ""
+	if mode == ModeBcast {
+		prefix = o.Prefix
+	}
+	s.l1 = newL1(o.L1MaxBytes, o.L1MaxStale, o.Now, prefix)
 	s.l1.live.Store(true)
 	opt := o.clientOption(mode)
 	opt.OnInvalidations = func(keys []rueidis.RedisMessage) {
@@ -115,88 +125,77 @@ func open(ctx context.Context, o Options, mode Mode, plain rueidis.Client, where
 		for _, k := range keys {
 			if key, err := k.ToString(); err == nil {
 				s.invalidations.Add(1)
-				s.l1.invalidate(key, 0)
+				s.l1.forget(key)
 			}
 		}
 	}
 	c, err := rueidis.NewClient(opt)
 	if err != nil {
-		stop()
-		return nil, err
+		return fail(err)
 	}
-	if err := selfTestTracking(ctx, c, plain, &o); err != nil {
-		c.Close()
-		stop()
-		return nil, err
+	s.c = c
+	if err := selfTestL1(ctx, s, plain); err != nil {
+		return fail(err)
 	}
 	plain.Close()
-	s.c = c
-	s.floors = newFloors(o.Now)
 	return s, nil
 }
 
 // selfTestWait bounds how long a self-test waits for an invalidation.
 const selfTestWait = time.Second
 
-// selfTestTracking proves that a value cached by c is invalidated when
-// another connection writes it, and that the next read is a cache hit.
-func selfTestTracking(ctx context.Context, c, other rueidis.Client, o *Options) error {
-	ctx, cancel := context.WithTimeout(ctx, o.OpTimeout+selfTestWait)
+// selfTestL1 proves the L1 works for the keys it will cache, through the
+// paths Get and CompareAndSet use: a value read under the prefix is served
+// from the L1, a write by another connection (in pubsub mode one that
+// publishes, as another replica's does) reaches it within selfTestWait,
+// and the new value is served from the L1 again.
+func selfTestL1(ctx context.Context, s *Store, other rueidis.Client) error {
+	ctx, cancel := context.WithTimeout(ctx, 4*s.o.OpTimeout+3*selfTestWait)
 	defer cancel()
-	probe := o.Prefix + "selftest:l1:" + store.NewOwner()
-	defer other.Do(ctx, other.B().Del().Key(probe).Build())
-	get := func() (string, bool, error) {
-		r := c.DoCache(ctx, c.B().Get().Key(probe).Cache(), 10*time.Second)
-		v, err := r.ToString()
-		if rueidis.IsRedisNil(err) {
-			err = nil
-		}
-		return v, r.IsCacheHit(), err
-	}
-	if _, _, err := get(); err != nil {
-		return err
-	}
-	if err := other.Do(ctx, other.B().Set().Key(probe).Value("1").Px(10*time.Second).Build()).Error(); err != nil {
-		return err
-	}
-	deadline := time.Now().Add(selfTestWait)
-	for {
-		v, _, err := get()
-		if err != nil {
-			return err
-		}
-		if v == "1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			return errors.New("self-test: a write by another connection was not invalidated within 1s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if _, hit, err := get(); err != nil || !hit {
-		return errors.Join(errors.New("self-test: an unchanged value was not served from the client-side cache"), err)
-	}
-	return nil
-}
-
-// selfTestPubSub proves that this store's own invalidation messages come
-// back through the subscription.
-func selfTestPubSub(ctx context.Context, s *Store) error {
 	probe := s.o.Prefix + "selftest:l1:" + store.NewOwner()
-	if _, _, err := s.Get(ctx, probe); !errors.Is(err, store.ErrNotFound) {
-		return errors.Join(errors.New("self-test: probe read failed"), err)
-	}
-	before := s.invalidations.Load()
-	if _, err := s.CompareAndSet(ctx, probe, 0, []byte("1"), 10*time.Second); err != nil {
+	defer other.Do(context.Background(), other.B().Del().Key(probe).Build())
+	write := func(prev, next uint64) error {
+		ch, msg := s.invalidation(probe, next)
+		want := ""
+		if prev != 0 {
+			want = formatVersion(prev)
+		}
+		n, err := casScript.Exec(ctx, other, []string{probe}, []string{want, formatVersion(next) + "x", "10000", ch, msg}).AsInt64()
+		if err == nil && n != 1 {
+			err = errors.New("the probe changed under the self-test")
+		}
 		return err
 	}
-	defer s.Delete(context.Background(), probe)
-	deadline := time.Now().Add(selfTestWait)
-	for s.invalidations.Load() == before {
-		if time.Now().After(deadline) {
-			return errors.New("self-test: a published invalidation did not arrive within 1s")
+	// until polls Get until ok accepts what it read and the read was an
+	// L1 hit (hit) or any read (!hit).
+	until := func(what string, hit bool, ok func(version uint64) bool) error {
+		deadline := time.Now().Add(selfTestWait)
+		for {
+			hits := s.hits.Load()
+			_, v, err := s.Get(ctx, probe)
+			if err != nil {
+				return fmt.Errorf("self-test: probe read failed: %w", err)
+			}
+			if ok(v) && (!hit || s.hits.Load() > hits) {
+				return nil
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("self-test: %s within %v", what, selfTestWait)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	return nil
+	if err := write(0, 1); err != nil {
+		return fmt.Errorf("self-test: probe write failed: %w", err)
+	}
+	if err := until("a value read was not served from the L1", true, func(v uint64) bool { return v == 1 }); err != nil {
+		return err
+	}
+	if err := write(1, 2); err != nil {
+		return fmt.Errorf("self-test: probe write failed: %w", err)
+	}
+	if err := until("a write by another connection did not reach the L1", false, func(v uint64) bool { return v == 2 }); err != nil {
+		return err
+	}
+	return until("a value read after an invalidation was not served from the L1", true, func(v uint64) bool { return v == 2 })
 }

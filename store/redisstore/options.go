@@ -67,8 +67,15 @@ type Options struct {
 	// With a rediss:// URL it replaces the default one.
 	TLS *tls.Config
 
-	// Prefix starts every key this process uses; bcast tracking subscribes
-	// to it. Default "tg1:".
+	// Prefix starts every key the L1 may cache in the bcast and pubsub
+	// modes, whose invalidations cover only it: bcast tracking asks the
+	// server for the keys under it, and the pubsub channel is named after
+	// it (Prefix + "l1:inv"), so every replica that writes these keys must
+	// use the same Prefix. Keys outside it (a consumer's own key prefix,
+	// say) are never cached in those modes and always read from Redis:
+	// correct, but a round trip each. The tracking mode caches every key
+	// it reads, since the server tracks each read. The start-up self-test
+	// probes a key under it. Default "tg1:".
 	Prefix string
 	// L1 is the L1 coherence mode. Default ModeAuto.
 	L1 Mode
@@ -222,6 +229,10 @@ func (o *Options) applyURL() error {
 	return nil
 }
 
+// unusedCacheBytes sizes rueidis's own client-side cache, which the store
+// never fills (see clientOption).
+const unusedCacheBytes = 1 << 16
+
 // clientOption is the rueidis configuration for one mode.
 func (o *Options) clientOption(mode Mode) rueidis.ClientOption {
 	opt := rueidis.ClientOption{
@@ -232,7 +243,7 @@ func (o *Options) clientOption(mode Mode) rueidis.ClientOption {
 		ClientName:        o.ClientName,
 		ConnWriteTimeout:  o.OpTimeout + time.Second,
 		DisableCache:      true,
-		CacheSizeEachConn: int(o.L1MaxBytes),
+		CacheSizeEachConn: unusedCacheBytes,
 	}
 	opt.Dialer.Timeout = o.DialTimeout
 	if o.TLS != nil {
@@ -244,12 +255,19 @@ func (o *Options) clientOption(mode Mode) rueidis.ClientOption {
 		opt.Sentinel = rueidis.SentinelOption{MasterSet: o.SentinelMaster, TopologyRefreshInterval: 5 * time.Second}
 		opt.Sentinel.Dialer.Timeout = o.DialTimeout
 	}
+	// rueidis turns tracking on per connection only with its cache
+	// enabled; the store never calls DoCache, so that cache stays empty
+	// and small. A non-nil ClientTrackingOptions without OPTIN gives the
+	// default mode, in which the server tracks every key a connection
+	// reads with a plain GET. NOLOOP: this process learns of its own
+	// writes from CompareAndSet, not from the server.
 	switch mode {
 	case ModeTracking:
 		opt.DisableCache = false
+		opt.ClientTrackingOptions = []string{"NOLOOP"}
 	case ModeBcast:
 		opt.DisableCache = false
-		opt.ClientTrackingOptions = []string{"PREFIX", o.Prefix, "BCAST"}
+		opt.ClientTrackingOptions = []string{"BCAST", "PREFIX", o.Prefix, "NOLOOP"}
 	}
 	return opt
 }

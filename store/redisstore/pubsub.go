@@ -193,7 +193,8 @@ func (s *Store) subscriberClient(attempt int) rueidis.Client {
 }
 
 // startInvalidation runs the pubsub mode's subscriber: every message
-// "key|version" evicts other versions of key; a lost connection empties the
+// "key|version" raises key's seen version in the L1, evicting older copies
+// ("key|0", a delete, makes it forget key); a lost connection empties the
 // L1 and keeps it off until the subscription is back.
 func (s *Store) startInvalidation(ctx context.Context) error {
 	_, err := s.subscribe(ctx, s.inv, func(msg string) {
@@ -206,6 +207,10 @@ func (s *Store) startInvalidation(ctx context.Context) error {
 			return
 		}
 		s.invalidations.Add(1)
+		if v == 0 { // a delete: no version to keep out
+			s.l1.forget(msg[:i])
+			return
+		}
 		s.l1.invalidate(msg[:i], v)
 	}, func(up bool) {
 		if up {

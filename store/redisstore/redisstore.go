@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/tenantgate/tenantgate/internal/storekit"
 	"github.com/tenantgate/tenantgate/store"
 )
 
@@ -23,9 +24,7 @@ type Store struct {
 	mode  Mode
 	where string // the redacted address, for errors
 	l1    *l1    // every mode but off
-	// floors give read-your-writes in the tracking modes (rueidis's cache).
-	floors *floors
-	inv    string // the invalidation channel of the pubsub mode
+	inv   string // the invalidation channel of the pubsub mode
 
 	stop    context.CancelFunc
 	wg      sync.WaitGroup
@@ -138,49 +137,33 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
-	data, v, expires, err := s.fetch(ctx, key, s.floors != nil)
-	if err == nil && s.floors != nil && s.floors.stale(key, v) {
-		data, v, expires, err = s.fetch(ctx, key, false)
-	}
-	if errors.Is(err, store.ErrNotFound) && s.floors != nil && s.floors.stale(key, 0) {
-		data, v, expires, err = s.fetch(ctx, key, false)
-	}
+	data, v, expires, err := s.fetch(ctx, key)
 	if err != nil {
 		return nil, 0, err
 	}
 	if s.l1 != nil {
-		s.l1.put(key, data, v, gen, expires)
+		s.l1.fill(key, data, v, gen, expires)
 	}
 	return data, v, nil
 }
 
-// fetch reads key from Redis, through rueidis's client-side cache if
-// cached, with when Redis will expire it if that is known (zero if not,
-// or never). The pubsub mode asks for the expiry in the same round trip:
-// Redis publishes nothing when a key expires, and the L1 must not serve
-// a key past it.
-func (s *Store) fetch(ctx context.Context, key string, cached bool) (data []byte, version uint64, expires time.Time, err error) {
+// fetch reads key from Redis with a plain GET (in tracking mode the
+// server then tracks the key for this connection) and, when there is an
+// L1, the key's PTTL in the same round trip: the L1 must not serve a key
+// past its expiry, and Redis publishes nothing when a key expires (pubsub)
+// or reports it only when it gets round to deleting it (tracking, bcast).
+func (s *Store) fetch(ctx context.Context, key string) (data []byte, version uint64, expires time.Time, err error) {
+	s.misses.Add(1)
 	var resp rueidis.RedisResult
-	switch {
-	case cached:
-		resp = s.c.DoCache(ctx, s.c.B().Get().Key(key).Cache(), s.o.L1MaxStale)
-		if at := resp.CachePXAT(); at > 0 {
-			expires = time.UnixMilli(at)
-		}
-	case s.mode == ModePubSub:
+	if s.l1 != nil {
 		now := s.o.Now()
 		rs := s.c.DoMulti(ctx, s.c.B().Get().Key(key).Build(), s.c.B().Pttl().Key(key).Build())
 		resp = rs[0]
 		if ms, err := rs[1].AsInt64(); err == nil && ms > 0 {
 			expires = now.Add(time.Duration(ms) * time.Millisecond)
 		}
-	default:
-		resp = s.c.Do(ctx, s.c.B().Get().Key(key).Build())
-	}
-	if resp.IsCacheHit() {
-		s.hits.Add(1)
 	} else {
-		s.misses.Add(1)
+		resp = s.c.Do(ctx, s.c.B().Get().Key(key).Build())
 	}
 	str, err := resp.ToString()
 	if rueidis.IsRedisNil(err) {
@@ -204,11 +187,11 @@ func ttlMillis(ttl time.Duration) string {
 
 // CompareAndSet writes key if its version is still version.
 func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, data []byte, ttl time.Duration) (uint64, error) {
-	if err := store.ValidTTL(ttl); err != nil {
+	if err := storekit.ValidTTL(ttl); err != nil {
 		return 0, err
 	}
 	now := s.o.Now()
-	nv := store.NextVersion(version, now)
+	nv := storekit.NextVersion(version, now)
 	want := ""
 	if version != 0 {
 		want = formatVersion(version)
@@ -226,22 +209,18 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 		// conflict proves that copy old, and a retry must not read it
 		// again while its invalidation is still on the way.
 		if s.l1 != nil {
-			s.l1.invalidate(key, 0)
+			s.l1.forget(key)
 		}
 		return 0, fmt.Errorf("redisstore: compare-and-set %q: %w", key, store.ErrConflict)
 	}
-	switch {
-	case s.mode == ModePubSub:
-		s.l1.wrote(key, []byte(val[versionLen:]), nv, now.Add(ttl))
-	case s.l1 != nil:
-		// Under tracking, Redis stops tracking a key for the client that
-		// wrote it, and its invalidation may be handled before this line:
-		// an entry kept from our own write could never be invalidated
-		// again. The next read fetches it and is tracked anew.
-		s.l1.invalidate(key, 0)
-	}
-	if s.floors != nil {
-		s.floors.set(key, nv)
+	if s.l1 != nil {
+		// In pubsub mode every later write is published to us, so our own
+		// value can be served. Under tracking, Redis stops tracking a key
+		// for the client that wrote it (and bcast reports our own write
+		// back to us): there the write only raises the key's seen
+		// version, which keeps every older copy out, and the next read
+		// fetches it and is tracked anew.
+		s.l1.wrote(key, []byte(val[versionLen:]), nv, now.Add(ttl), s.mode == ModePubSub)
 	}
 	return nv, nil
 }
@@ -275,10 +254,7 @@ func (s *Store) take(ctx context.Context, op, key string) ([]byte, error) {
 	defer cancel()
 	str, err := delScript.Exec(ctx, s.c, []string{key}, []string{ch, msg}).ToString()
 	if s.l1 != nil {
-		s.l1.invalidate(key, 0)
-	}
-	if s.floors != nil {
-		s.floors.set(key, deleted)
+		s.l1.forget(key)
 	}
 	if rueidis.IsRedisNil(err) {
 		return nil, fmt.Errorf("redisstore: %s %q: %w", op, key, store.ErrNotFound)
@@ -293,16 +269,3 @@ func (s *Store) take(ctx context.Context, op, key string) ([]byte, error) {
 	}
 	return []byte(string(data)), nil
 }
-
-// Watch implements store.Watcher over the L1: stale is set when the L1's
-// copy of key stops being current (an invalidation from Redis, this
-// process's own write, eviction, the staleness cap, a lost connection).
-// With the L1 off there is no copy to watch and ok is always false.
-func (s *Store) Watch(key string, version uint64, stale *atomic.Bool) (until time.Time, ok bool) {
-	if s.l1 == nil {
-		return time.Time{}, false
-	}
-	return s.l1.watch(key, version, stale)
-}
-
-var _ store.Watcher = (*Store)(nil)

@@ -80,7 +80,6 @@ var cases = []struct {
 	{"IndexOrder", testIndexOrder},
 	{"IndexTTL", testIndexTTL},
 	{"PubSub", testPubSub},
-	{"Watch", testWatch},
 }
 
 // check is one subtest's view: its store, its key namespace and helpers.

@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,7 +30,6 @@ var broken = map[string]struct {
 	"index-ttl-shortens":  {func(s store.Store) store.Store { return shortens{s} }, "IndexTTL"},
 	"cancel-is-not-found": {func(s store.Store) store.Store { return cancelNotFound{s} }, "EndedContext"},
 	"close-keeps-going":   {func(s store.Store) store.Store { return leakyClose{s} }, "PubSub"},
-	"watch-never-fires":   {func(s store.Store) store.Store { return deafWatch{s} }, "Watch"},
 }
 
 const brokenEnv = "STORETEST_BROKEN"
@@ -166,11 +164,4 @@ func (s cancelNotFound) Get(ctx context.Context, key string) ([]byte, uint64, er
 		return nil, 0, store.ErrNotFound
 	}
 	return data, v, err
-}
-
-type deafWatch struct{ store.Store }
-
-// Watch accepts every watch of a held version and never fires it.
-func (s deafWatch) Watch(key string, version uint64, _ *atomic.Bool) (time.Time, bool) {
-	return s.Store.(store.Watcher).Watch(key, version, new(atomic.Bool))
 }
