@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"sync/atomic"
 	"time"
 )
 
@@ -57,28 +56,6 @@ type KV interface {
 // It returns ErrNotFound to every other caller.
 type Taker interface {
 	Take(ctx context.Context, key string) ([]byte, error)
-}
-
-// Watcher is no longer implemented by any store here (a Get that hits
-// redisstore's L1 is a map lookup, cheap enough to ask on every call); the
-// declaration stays only while tokencache still asserts it.
-//
-// It lets a caller that derived
-// something costly from a value (tokencache's parsed MSAL state and last
-// answer) keep using it without asking the store on every call: the store
-// tells it when the value changes instead.
-//
-// Watch reports whether the store's in-process copy of key is at version
-// right now. If so, it arranges for stale to be set to true as soon as that
-// copy stops being current for any reason: a write by anyone, a delete,
-// an eviction, a lost connection that may have lost invalidations. It
-// returns the time after which the copy must not be trusted even without
-// news (its expiry, or a staleness cap; zero: none). If not (absent, another
-// version, no in-process copy), ok is false and the caller must re-read.
-// A store may set stale spuriously, for instance to bound the watches a key
-// holds; that costs the caller a re-read, never a stale answer.
-type Watcher interface {
-	Watch(key string, version uint64, stale *atomic.Bool) (until time.Time, ok bool)
 }
 
 // Member is one entry of a sorted index.
