@@ -23,7 +23,23 @@ import (
 
 // historyDelta is the staleness budget on loopback: a Get that starts
 // later than this after a write completed must see it (or something newer).
-const historyDelta = 100 * time.Millisecond
+// Under the race detector, with other packages' tests sharing two cores,
+// delivering an invalidation alone has been measured at up to 200 ms, so
+// such a build asserts raceHistoryDelta instead: still far below anything a
+// lost invalidation would show (L1MaxStale, a minute). The 100 ms budget
+// is measured on a quiet machine without -race (docs/performance.md).
+const (
+	historyDelta     = 100 * time.Millisecond
+	raceHistoryDelta = time.Second
+)
+
+// assertedDelta is the budget this build checks.
+func assertedDelta() time.Duration {
+	if raceEnabled {
+		return raceHistoryDelta
+	}
+	return historyDelta
+}
 
 const (
 	historyProcs   = 3
@@ -78,7 +94,7 @@ func TestCoherenceHistory(t *testing.T) {
 				t.Run(string(mode), func(t *testing.T) {
 					runSeed := seed + uint64(ti*len(modes)+mi)*1000
 					ops := runHistory(t, addrs, mode, runSeed, duration)
-					rep := checkHistory(ops, historyDelta)
+					rep := checkHistory(ops, assertedDelta())
 					p50, p99, maxd := quantiles(rep.staleness)
 					t.Logf("%s/%s: %d ops, %d gets, %d outdated; staleness p50 %v p99 %v max %v",
 						topo.name, mode, len(ops), rep.gets, len(rep.staleness), p50, p99, maxd)
@@ -90,7 +106,7 @@ func TestCoherenceHistory(t *testing.T) {
 							t.Errorf("... and %d more", len(rep.violations)-i)
 							break
 						}
-						t.Errorf("staleness beyond %v: %s", historyDelta, v)
+						t.Errorf("staleness beyond %v: %s", assertedDelta(), v)
 					}
 				})
 			}
