@@ -71,9 +71,6 @@ func (h *Handler) serveRevoke(w http.ResponseWriter, r *http.Request, p principa
 	h.audit(p, "revoke", rq, "ok", n)
 	if page {
 		back := url.Values{"revoked": {itoa(n)}}
-		if rq.Tenant != "" {
-			back.Set("tenant", rq.Tenant)
-		}
 		http.Redirect(w, r, "/?"+back.Encode(), http.StatusSeeOther)
 		return
 	}
