@@ -61,6 +61,24 @@ func newOpsWiring(c serveConfig, st store.KV, hc *http.Client, logger *slog.Logg
 
 func (w *opsWiring) onEvent(e signin.Event) { w.metrics.OnEvent(e) }
 
+// serveStore is the store serve runs on (the type of build's st).
+type serveStore interface {
+	store.KV
+	store.Taker
+	store.Index
+	store.Locker
+	store.PubSub
+}
+
+// timed measures st's operations, when it can also watch values (memstore
+// and redisstore do: the token cache's fast path relies on it).
+func (w *opsWiring) timed(st serveStore) serveStore {
+	if b, ok := st.(ops.Backend); ok {
+		return w.metrics.TimeStore(b)
+	}
+	return st
+}
+
 // wrap gives every gateway request an ID (kept from the client if well
 // formed, passed upstream) and one access line.
 func (w *opsWiring) wrap(h http.Handler) http.Handler { return w.metrics.RequestID(h, w.logger) }

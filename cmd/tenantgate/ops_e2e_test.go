@@ -398,6 +398,8 @@ func TestOpsAPIAndMetrics(t *testing.T) {
 			{"tenantgate_idp_request_duration_seconds", []string{"endpoint", "token", "code", "2xx"}, 2},
 			{"tenantgate_http_request_duration_seconds", []string{"code", "2xx"}, 2},
 			{"tenantgate_store_l1_hits_total", nil, 1},
+			{"tenantgate_store_operation_duration_seconds", []string{"op", "get", "outcome", "ok"}, 5},
+			{"tenantgate_store_operation_duration_seconds", []string{"op", "take", "outcome", "ok"}, 2},
 		} {
 			if d := metric(after, c.name, c.labels...) - metric(before, c.name, c.labels...); d < c.min {
 				t.Errorf("%s%v moved by %v; want at least %v", c.name, c.labels, d, c.min)

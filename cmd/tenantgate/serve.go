@@ -195,6 +195,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 
 	a.ops = newOpsWiring(c, st, hc, logger) // ops: metrics, request IDs, the IdP client measured
 	hc = a.ops.idpClient                    // ops
+	st = a.ops.timed(st)                    // ops: store latency
 	cache := tokencache.New(st, keys, tokencache.Options{Logger: logger})
 	// Closing the cache flushes its write-behind: the last fresh tokens.
 	a.closers = append(a.closers, func() { cache.Close() })
