@@ -13,9 +13,9 @@ import (
 	"github.com/tenantgate/tenantgate/session"
 )
 
-// sessionView is a session as the API and the page show it: metadata and
+// SessionView is a session as the API and the page show it: metadata and
 // token status, never the cookie or a token.
-type sessionView struct {
+type SessionView struct {
 	Handle          string     `json:"handle"`
 	Short           string     `json:"short"`
 	TenantKey       string     `json:"tenant"`
@@ -31,49 +31,49 @@ type sessionView struct {
 	ClientIP        string     `json:"client_ip,omitempty"`
 	UserAgent       string     `json:"user_agent,omitempty"`
 	Replica         string     `json:"replica,omitempty"`
-	Tokens          *tokenView `json:"tokens,omitempty"`
+	Tokens          *TokenView `json:"tokens,omitempty"`
 }
 
-// tokenView is a session's token status.
-type tokenView struct {
+// TokenView is a session's token status.
+type TokenView struct {
 	// State is ok, signed_out, absent, unreadable or unavailable.
 	State        string         `json:"state"`
 	RefreshToken bool           `json:"refresh_token"`
-	AccessTokens []scopeView    `json:"access_tokens,omitempty"`
+	AccessTokens []ScopeView    `json:"access_tokens,omitempty"`
 	LastRefresh  *RefreshRecord `json:"last_refresh,omitempty"`
 	Acquired     *time.Time     `json:"last_acquired,omitempty"`
 }
 
-type scopeView struct {
+type ScopeView struct {
 	Scopes    string     `json:"scopes"`
 	ExpiresOn time.Time  `json:"expires_on"`
 	Acquired  time.Time  `json:"acquired"`
 	RefreshOn *time.Time `json:"refresh_on,omitempty"`
 }
 
-type tenantView struct {
+type TenantView struct {
 	Key      string `json:"key"`
 	TenantID string `json:"tenant_id"`
 	Sessions int    `json:"sessions"`
 	Error    string `json:"error,omitempty"`
 }
 
-type sessionsPage struct {
-	Sessions []sessionView `json:"sessions"`
+type SessionsPage struct {
+	Sessions []SessionView `json:"sessions"`
 	Next     string        `json:"next,omitempty"`
 }
 
 // filter is what a listing asks for.
-type filter struct {
+type Filter struct {
 	Tenant string // key or ID; "" every tenant
 	User   string // home account ID, or a username (contains "@")
 	Cursor string
 	Limit  int
 }
 
-func filterOf(r *http.Request) filter {
+func filterOf(r *http.Request) Filter {
 	q := r.URL.Query()
-	f := filter{Tenant: strings.TrimSpace(q.Get("tenant")), User: strings.TrimSpace(q.Get("user")), Cursor: q.Get("cursor")}
+	f := Filter{Tenant: strings.TrimSpace(q.Get("tenant")), User: strings.TrimSpace(q.Get("user")), Cursor: q.Get("cursor")}
 	f.Limit, _ = strconv.Atoi(q.Get("limit"))
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 100
@@ -93,10 +93,10 @@ func (h *Handler) tenant(keyOrID string) (Tenant, bool) {
 
 var errUnknownTenant = errors.New("ops: no such tenant: use a configured tenant key or ID (GET /api/tenants)")
 
-func (h *Handler) tenants(ctx context.Context) []tenantView {
-	var out []tenantView
+func (h *Handler) tenants(ctx context.Context) []TenantView {
+	var out []TenantView
 	for _, t := range h.o.Tenants() {
-		v := tenantView{Key: t.Key, TenantID: t.TenantID}
+		v := TenantView{Key: t.Key, TenantID: t.TenantID}
 		n, err := h.o.Sessions.Count(ctx, t.TenantID)
 		if err != nil {
 			v.Error = "store unavailable"
@@ -108,7 +108,7 @@ func (h *Handler) tenants(ctx context.Context) []tenantView {
 }
 
 // list returns a page of sessions for f, with token status.
-func (h *Handler) list(ctx context.Context, f filter) (sessionsPage, error) {
+func (h *Handler) list(ctx context.Context, f Filter) (SessionsPage, error) {
 	var ts []Tenant
 	if f.Tenant == "" {
 		ts = h.o.Tenants()
@@ -116,12 +116,12 @@ func (h *Handler) list(ctx context.Context, f filter) (sessionsPage, error) {
 	} else {
 		t, ok := h.tenant(f.Tenant)
 		if !ok {
-			return sessionsPage{}, errUnknownTenant
+			return SessionsPage{}, errUnknownTenant
 		}
 		ts = []Tenant{t}
 	}
 	byName := strings.Contains(f.User, "@")
-	var out sessionsPage
+	var out SessionsPage
 	for _, t := range ts {
 		q := session.Query{TenantID: t.TenantID, Cursor: f.Cursor, Limit: f.Limit}
 		if f.User != "" && !byName {
@@ -130,7 +130,7 @@ func (h *Handler) list(ctx context.Context, f filter) (sessionsPage, error) {
 		for {
 			p, err := h.o.Sessions.List(ctx, q)
 			if err != nil {
-				return sessionsPage{}, err
+				return SessionsPage{}, err
 			}
 			for _, i := range p.Sessions {
 				if byName && !strings.EqualFold(i.Username, f.User) {
@@ -150,20 +150,20 @@ func (h *Handler) list(ctx context.Context, f filter) (sessionsPage, error) {
 		}
 	}
 	if out.Sessions == nil {
-		out.Sessions = []sessionView{}
+		out.Sessions = []SessionView{}
 	}
 	return out, nil
 }
 
-func (h *Handler) view(ctx context.Context, t Tenant, i session.Info) sessionView {
-	v := sessionView{Handle: i.Handle, Short: i.Short(), TenantKey: i.TenantKey, TenantID: i.TenantID,
+func (h *Handler) view(ctx context.Context, t Tenant, i session.Info) SessionView {
+	v := SessionView{Handle: i.Handle, Short: i.Short(), TenantKey: i.TenantKey, TenantID: i.TenantID,
 		HomeAccountID: i.HomeAccountID, ObjectID: i.ObjectID, Username: i.Username, DisplayName: i.DisplayName,
 		Created: i.Created, LastSeen: i.LastSeen, IdleExpires: i.IdleExpires, AbsoluteExpires: i.AbsoluteExpires,
 		ClientIP: i.ClientIP, UserAgent: i.UserAgent, Replica: i.Replica}
 	if t.Status == nil {
 		return v
 	}
-	tv := &tokenView{}
+	tv := &TokenView{}
 	st, err := t.Status(ctx, i.HomeAccountID)
 	switch {
 	case err != nil:
@@ -178,7 +178,7 @@ func (h *Handler) view(ctx context.Context, t Tenant, i session.Info) sessionVie
 		tv.State = "ok"
 		tv.RefreshToken = st.RefreshToken
 		for _, a := range st.AccessTokens {
-			sv := scopeView{Scopes: a.Scopes, ExpiresOn: a.ExpiresOn, Acquired: a.CachedAt}
+			sv := ScopeView{Scopes: a.Scopes, ExpiresOn: a.ExpiresOn, Acquired: a.CachedAt}
 			if !a.RefreshOn.IsZero() {
 				ro := a.RefreshOn
 				sv.RefreshOn = &ro
@@ -222,10 +222,10 @@ func (h *Handler) apiSession(w http.ResponseWriter, r *http.Request, _ principal
 
 // lookup finds a session by its full handle (64 hex digits: the SHA-256
 // of its ID, never the cookie).
-func (h *Handler) lookup(ctx context.Context, handle string) (sessionView, error) {
+func (h *Handler) lookup(ctx context.Context, handle string) (SessionView, error) {
 	i, err := h.o.Sessions.Lookup(ctx, strings.ToLower(handle))
 	if err != nil {
-		return sessionView{}, err
+		return SessionView{}, err
 	}
 	t, _ := h.tenant(i.TenantID)
 	return h.view(ctx, t, i), nil

@@ -45,15 +45,15 @@ type row struct {
 
 type mainPage struct {
 	Who, Via, CSRF string
-	Tenants        []tenantView
+	Tenants        []TenantView
 	Rows           []row
-	Filter         filter
+	Filter         Filter
 	Next, Events   string
 	Revoked, Error string
 }
 
 type sessionPage struct {
-	S    sessionView
+	S    SessionView
 	CSRF string
 }
 
@@ -78,7 +78,7 @@ func stamp(t time.Time) string {
 func clock(t time.Time) string { return t.UTC().Format("15:04:05Z") }
 
 // tokenSummary is a session's token status in a few words.
-func tokenSummary(v *tokenView) string {
+func tokenSummary(v *TokenView) string {
 	if v == nil {
 		return "–"
 	}
@@ -105,7 +105,7 @@ func tokenSummary(v *tokenView) string {
 	return strings.Join(parts, "; ")
 }
 
-func rowOf(v sessionView, csrf string) row {
+func rowOf(v SessionView, csrf string) row {
 	client := v.ClientIP
 	if ua := v.UserAgent; ua != "" {
 		if len(ua) > 40 {
@@ -164,7 +164,7 @@ func (h *Handler) serveSessionPage(w http.ResponseWriter, r *http.Request, p pri
 
 // snapshot is one state of the live view.
 type snapshot struct {
-	Tenants []tenantView `json:"tenants"`
+	Tenants []TenantView `json:"tenants"`
 	Rows    []row        `json:"rows"`
 }
 

@@ -14,16 +14,16 @@ import (
 
 var errBadRevoke = errors.New("ops: say what to revoke: session=<handle>; or tenant=<key> and user=<home account ID>; or tenant=<key> and all=true")
 
-// revokeRequest is one revocation: a session, a user's sessions, or a
+// RevokeRequest is one revocation: a session, a user's sessions, or a
 // tenant's.
-type revokeRequest struct {
+type RevokeRequest struct {
 	Session string `json:"session"`
 	Tenant  string `json:"tenant"`
 	User    string `json:"user"`
 	All     bool   `json:"all"`
 }
 
-func (rq revokeRequest) values() url.Values {
+func (rq RevokeRequest) values() url.Values {
 	v := url.Values{}
 	for k, s := range map[string]string{"session": rq.Session, "tenant": rq.Tenant, "user": rq.User} {
 		if s != "" {
@@ -41,7 +41,7 @@ func (rq revokeRequest) values() url.Values {
 // back to the page).
 func (h *Handler) serveRevoke(w http.ResponseWriter, r *http.Request, p principal) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	var rq revokeRequest
+	var rq RevokeRequest
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		if err := json.NewDecoder(r.Body).Decode(&rq); err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "ops: the body is not a JSON revocation: " + errBadRevoke.Error()})
@@ -49,7 +49,7 @@ func (h *Handler) serveRevoke(w http.ResponseWriter, r *http.Request, p principa
 		}
 	} else {
 		_ = r.ParseForm()
-		rq = revokeRequest{Session: r.PostFormValue("session"), Tenant: r.PostFormValue("tenant"), User: r.PostFormValue("user"),
+		rq = RevokeRequest{Session: r.PostFormValue("session"), Tenant: r.PostFormValue("tenant"), User: r.PostFormValue("user"),
 			All: r.PostFormValue("all") == "true" || r.PostFormValue("all") == "1"}
 	}
 	page := r.URL.Path == "/revoke"
@@ -77,7 +77,7 @@ func (h *Handler) serveRevoke(w http.ResponseWriter, r *http.Request, p principa
 	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
 }
 
-func (h *Handler) revoke(ctx context.Context, rq revokeRequest) (int, error) {
+func (h *Handler) revoke(ctx context.Context, rq RevokeRequest) (int, error) {
 	switch {
 	case rq.Session != "":
 		handle := strings.ToLower(rq.Session)
@@ -132,7 +132,7 @@ func (h *Handler) revoke(ctx context.Context, rq revokeRequest) (int, error) {
 }
 
 // describe says in words what a revocation will do, for the confirmation.
-func (h *Handler) describe(ctx context.Context, rq revokeRequest) string {
+func (h *Handler) describe(ctx context.Context, rq RevokeRequest) string {
 	switch {
 	case rq.Session != "":
 		if v, err := h.lookup(ctx, rq.Session); err == nil {
@@ -149,7 +149,7 @@ func (h *Handler) describe(ctx context.Context, rq revokeRequest) string {
 
 // audit logs one admin action: who, how authenticated, what, which
 // target, the outcome.
-func (h *Handler) audit(p principal, action string, rq revokeRequest, result string, n int) {
+func (h *Handler) audit(p principal, action string, rq RevokeRequest, result string, n int) {
 	attrs := []any{slog.String("who", p.Who), slog.String("via", p.Via), slog.String("action", action), slog.String("result", result), slog.Int("count", n)}
 	if rq.Session != "" {
 		attrs = append(attrs, slog.String("session", shortHandle(rq.Session)))

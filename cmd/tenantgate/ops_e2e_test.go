@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -483,5 +484,58 @@ func refusedSoon(t *testing.T, b *http.Client, u string) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%s after the revocation: %d %s; want 401", u, resp.StatusCode, body)
 		}
+	}
+}
+
+// tenantgate sessions list, show and revoke against the Redis of a
+// running gateway, configured by the environment as the gateway is.
+func TestSessionsCommand(t *testing.T) {
+	srv := redistest.Standalone(t)
+	idp := devidptest.Start(t)
+	up := echoUpstream(t)
+	f := newFixture(t, idp)
+	redisURL := "redis://" + srv.Addr
+	g := startServe(t, f.args(redisURL, up.URL), f.env()...)
+	alice := browser(idp)
+	signIn(t, idp, alice, g.URL, "alice@contoso.onmicrosoft.com")
+	env := []string{"TENANTGATE_REDIS_URL=" + redisURL, "TENANTGATE_KEYS=" + f.keys, "TENANTGATE_TENANTS=" + f.tenants}
+	run := func(args ...string) (string, string) {
+		t.Helper()
+		cmd := exec.Command(binary(t), append([]string{"sessions"}, args...)...)
+		cmd.Env = append(os.Environ(), env...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		if err := cmd.Run(); err != nil {
+			t.Fatalf("tenantgate sessions %v: %v\n%s%s", args, err, out.String(), errb.String())
+		}
+		keepLog("tenantgate sessions "+strings.Join(args, " "), errb.String())
+		return out.String(), errb.String()
+	}
+	table, _ := run("list", "--tenant", "contoso")
+	if !strings.Contains(table, "HANDLE") || !strings.Contains(table, "alice@contoso.onmicrosoft.com") || !strings.Contains(table, "ok,rt") {
+		t.Fatalf("list:\n%s", table)
+	}
+	js, _ := run("list", "--tenant", "contoso", "--user", "alice@contoso.onmicrosoft.com", "--json")
+	var page struct{ Sessions []apiSession }
+	if err := json.Unmarshal([]byte(js), &page); err != nil || len(page.Sessions) != 1 || page.Sessions[0].Tokens == nil || page.Sessions[0].Tokens.State != "ok" {
+		t.Fatalf("list --json: %v\n%s", err, js)
+	}
+	h := page.Sessions[0].Handle
+	show, _ := run("show", h)
+	if !strings.Contains(show, h) || !strings.Contains(show, "refresh token held: true") {
+		t.Fatalf("show:\n%s", show)
+	}
+	for _, c := range cookieFor(alice, g.URL) {
+		if strings.Contains(table+js+show, c.Value) {
+			t.Fatal("the command printed a cookie value")
+		}
+	}
+	out, audit := run("revoke", "--session", h)
+	if !strings.Contains(out, "revoked 1 session(s)") || !strings.Contains(audit, `"via":"cli","action":"revoke","result":"ok","count":1`) {
+		t.Fatalf("revoke: %s %s", out, audit)
+	}
+	refusedSoon(t, alice, g.URL+"/hello")
+	if empty, _ := run("list", "--tenant", "contoso", "--json"); !strings.Contains(empty, `"sessions": []`) {
+		t.Fatalf("list after the revocation: %s", empty)
 	}
 }
