@@ -110,3 +110,27 @@ func checkLogs(dir string) error {
 	fmt.Fprintf(os.Stderr, "log check: %d lines from %d processes, none holds any of %d secret values (%v)\n", lines, len(logs), len(secrets), kinds)
 	return nil
 }
+
+// The check finds a planted value in each of the forms it looks for, and
+// passes clean logs.
+func TestCheckLogsFindsALeak(t *testing.T) {
+	const secret = "Qx8~planted&secret<value>=="
+	escaped, _ := json.Marshal(secret) // \u0026, \u003c, \u003e
+	for name, line := range map[string]string{
+		"raw":          `{"msg":"x","v":"` + secret + `"}`,
+		"url-escaped":  `{"msg":"x","url":"/cb?code=` + url.QueryEscape(secret) + `"}`,
+		"json-escaped": `{"msg":"x","v":` + string(escaped) + `}`,
+		"demo secret":  `{"msg":"x","v":"` + devidp.DemoSecret + `"}`,
+	} {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "secrets.txt"), []byte("access token\t"+secret+"\n"), 0o600)
+		os.WriteFile(filepath.Join(dir, "proc-1.log"), []byte("# clean\n{\"msg\":\"fine\"}\n"), 0o600)
+		if err := checkLogs(dir); err != nil {
+			t.Fatalf("clean logs refused: %v", err)
+		}
+		os.WriteFile(filepath.Join(dir, "proc-2.log"), []byte("# leaky\n"+line+"\n"), 0o600)
+		if err := checkLogs(dir); err == nil {
+			t.Errorf("%s: a leaked value passed the check", name)
+		}
+	}
+}
