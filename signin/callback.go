@@ -94,6 +94,7 @@ func (h *Handler) idpError(w http.ResponseWriter, r *http.Request, p pending, co
 	if len(desc) > 300 {
 		desc = desc[:300]
 	}
+	h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: p.Tenant})
 	h.fail(w, r, fmt.Errorf("signin: the identity provider refused the sign-in: %s: %s", code, desc))
 }
 
@@ -114,9 +115,11 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, tokencache.WithChallenge(p.Verifier))
 	if err != nil {
 		if errors.As(classify(err, p.Scopes), new(*TransientError)) {
+			h.emit(Event{Kind: EventSignIn, Result: "unavailable", TenantKey: t.Key, TenantID: t.TenantID})
 			h.unavailable(w, r, err)
 			return
 		}
+		h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: t.Key, TenantID: t.TenantID})
 		h.fail(w, r, fmt.Errorf("signin: the identity provider did not redeem the sign-in; start again (%v)", oauthError(err)))
 		return
 	}
@@ -127,11 +130,13 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 		if serr := t.Client().SignOut(context.WithoutCancel(ctx), home); serr != nil {
 			h.o.Logger.Error("signin: removing the tokens of a refused sign-in", slog.Any("err", serr))
 		}
+		h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: t.Key, TenantID: t.TenantID})
 		h.fail(w, r, err)
 		return
 	}
 	s, err := h.o.Sessions.Create(ctx, w, r, id)
 	if err != nil {
+		h.emit(Event{Kind: EventSignIn, Result: "unavailable", TenantKey: owner.Key, TenantID: id.TenantID})
 		h.fail(w, r, &TransientError{Err: err})
 		return
 	}
@@ -141,6 +146,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 		}
 	}
 	h.o.Logger.Info("signin: signed in", slog.String("tenant", owner.Key), slog.String("tid", id.TenantID), slog.String("session", s.Short()))
+	h.emit(Event{Kind: EventSignIn, Result: "ok", TenantKey: owner.Key, TenantID: id.TenantID, Session: s.Short()})
 	http.Redirect(w, r, p.Return, http.StatusFound)
 }
 

@@ -69,6 +69,10 @@ type Options struct {
 	RetryAfter time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// OnEvent, if set, is told of sign-ins, sign-outs and natural logouts
+	// (for metrics and the ops page's live view). It is called on the
+	// request's goroutine and must not block.
+	OnEvent func(Event)
 }
 
 // Handler serves the /.auth/ routes. It is safe for concurrent use.

@@ -61,6 +61,7 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.o.Logger.Info("signin: signed out", slog.String("session", s.Short()), slog.String("tid", s.TenantID))
+		h.emit(Event{Kind: EventSignOut, Result: "ok", TenantKey: s.TenantKey, TenantID: s.TenantID, Session: s.Short()})
 	case errors.Is(err, session.ErrNoSession):
 	default:
 		h.unavailable(w, r, err)

@@ -90,6 +90,7 @@ func (h *Handler) end(ctx context.Context, s *session.Session, t *tenant.Tenant)
 		}
 	}
 	h.o.Logger.Info("signin: session ended: sign-in required", slog.String("session", s.Short()), slog.String("tid", s.TenantID))
+	h.emit(Event{Kind: EventSessionEnded, Result: "sign_in_required", TenantKey: s.TenantKey, TenantID: s.TenantID, Session: s.Short()})
 }
 
 // Authenticate returns the request's session and, when the tenant has

@@ -72,6 +72,7 @@ func TestMakeRunServesTheDemo(t *testing.T) {
 	t.Cleanup(func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 		_ = cmd.Wait()
+		keepLog(t.Name(), out.String())
 		if t.Failed() {
 			t.Logf("make run output:\n%s", tail(out.String(), 3000))
 		}

@@ -96,6 +96,7 @@ func startServe(t *testing.T, args []string, env ...string) *proc {
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
+		keepLog(t.Name(), p.out.String())
 		if t.Failed() {
 			t.Logf("tenantgate serve %v output:\n%s", args, tail(p.out.String(), 4000))
 		}
@@ -161,6 +162,7 @@ func newFixture(t *testing.T, idp *devidptest.Server) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	noteSecret(t, "client secret", idp.Secret())
 	for path, b := range map[string][]byte{f.tenants: []byte(yaml), f.keys: []byte(k.Encode() + "\n"), f.caFile: idp.CACertPEM()} {
 		if err := os.WriteFile(path, b, 0o600); err != nil {
 			t.Fatal(err)
@@ -207,7 +209,13 @@ func send(t *testing.T, b *http.Client, method, u string, body io.Reader, header
 // does: the IdP's form, its form_post to the callback, the bounce.
 func signIn(t *testing.T, idp *devidptest.Server, b *http.Client, g string, user string) {
 	t.Helper()
-	resp, body := send(t, b, http.MethodGet, g+"/.auth/login/contoso?post_login_redirect_uri=/", nil)
+	signInTo(t, idp, b, g, "contoso", user)
+}
+
+// signInTo signs user in to tenant (a tenant key) through gateway g.
+func signInTo(t *testing.T, idp *devidptest.Server, b *http.Client, g, tenant, user string) {
+	t.Helper()
+	resp, body := send(t, b, http.MethodGet, g+"/.auth/login/"+tenant+"?post_login_redirect_uri=/", nil)
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("login: %d %s", resp.StatusCode, body)
 	}
@@ -215,6 +223,7 @@ func signIn(t *testing.T, idp *devidptest.Server, b *http.Client, g string, user
 	if err != nil {
 		t.Fatal(err)
 	}
+	noteSecret(t, "authorization code", form.Get("code"))
 	resp, body = send(t, b, http.MethodPost, g+"/.auth/login/aad/callback", strings.NewReader(form.Encode()), "Content-Type", "application/x-www-form-urlencoded")
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("callback: %d %s", resp.StatusCode, body)
@@ -222,6 +231,9 @@ func signIn(t *testing.T, idp *devidptest.Server, b *http.Client, g string, user
 	resp, body = send(t, b, http.MethodGet, g+resp.Header.Get("Location"), nil)
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/" {
 		t.Fatalf("finish: %d %q %s", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+	for _, c := range cookieFor(b, g) {
+		noteSecret(t, "cookie "+c.Name, c.Value)
 	}
 }
 

@@ -23,6 +23,7 @@ const usage = `usage: tenantgate <command> [flags]
 commands:
   serve    the gateway: sign-in, sessions and Easy Auth's headers in front of an app
            (with no flags: the whole system on embedded defaults)
+  sessions list, show and revoke sessions, straight from Redis (docs/operations.md)
   keys     print a new seal key for --keys (id:base64)
   devidp   run the Entra ID–compatible identity provider for development and tests
 `
@@ -36,6 +37,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], os.Getenv, stdout, stderr)
+	case "sessions":
+		return runSessions(ctx, args[1:], os.Getenv, stdout, stderr)
 	case "keys":
 		return runKeys(stdout, stderr)
 	case "devidp":

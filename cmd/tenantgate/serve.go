@@ -34,6 +34,7 @@ type serveConfig struct {
 	passAccessToken, exposeTokens, check                         bool
 	allowAnonymous, allowedReturn                                listFlag
 	shutdownTimeout                                              time.Duration
+	ops                                                          opsConfig // ops: admin.go
 }
 
 func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
@@ -52,6 +53,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 	fs.StringVar(&c.defaultTenant, "default-tenant", "", "the tenant `key` /.auth/login/aad signs in with (default: the only one, else a chooser page)")
 	fs.BoolVar(&c.exposeTokens, "expose-tokens", false, "include the access and ID tokens in /.auth/me, as Easy Auth's token store does (never the refresh token)")
 	fs.StringVar(&c.adminListen, "admin-listen", "", "`addr` of the operations listener (loopback by default; see docs/operations.md)")
+	c.ops.addFlags(fs) // ops: admin.go
 	fs.StringVar(&c.replica, "replica", "", "this replica's `name` in session records and logs (default: the host name)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long SIGTERM waits for requests in flight (Container Apps gives 30s)")
 	fs.BoolVar(&c.check, "check", false, "load and check everything (tenants, credentials, IdP metadata, Redis, keys), print what is wrong, exit non-zero if anything is")
@@ -115,6 +117,7 @@ type app struct {
 	summary string
 	ln      net.Listener
 	public  string
+	ops     *opsWiring // ops: admin.go
 }
 
 func (a *app) close() {
@@ -190,6 +193,9 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		return nil, err
 	}
 
+	a.ops = newOpsWiring(c, st, hc, logger) // ops: metrics, request IDs, the IdP client measured
+	hc = a.ops.idpClient                    // ops
+	st = a.ops.timed(st)                    // ops: store latency
 	cache := tokencache.New(st, keys, tokencache.Options{Logger: logger})
 	// Closing the cache flushes its write-behind: the last fresh tokens.
 	a.closers = append(a.closers, func() { cache.Close() })
@@ -206,6 +212,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		PublicURL: c.publicURL, Tenants: tenants, Sessions: sessions, Store: st, Sealer: keys,
 		DefaultTenant: c.defaultTenant, AllowedReturnOrigins: c.allowedReturn, HTTPClient: hc,
 		ExposeTokens: c.exposeTokens, Logger: logger,
+		OnEvent: a.ops.onEvent, // ops
 	})
 	if err != nil {
 		return nil, err
@@ -251,6 +258,9 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	if demo {
 		a.summary = "demo mode; " + a.summary
 	}
+	if err := a.ops.start(a, c, demo, cache, tenants, sessions, getenv); err != nil { // ops: the admin listener
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
@@ -263,7 +273,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		io.WriteString(w, "ready\n")
 	})
 	mux.Handle("/", gw)
-	a.handler = mux
+	a.handler = a.ops.wrap(mux) // ops: request IDs, access lines, durations
 	return a, nil
 }
 
@@ -274,6 +284,7 @@ func (a *app) serve(ctx context.Context, c serveConfig, stdout io.Writer, logger
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	logger.Info("tenantgate serve: started", slog.String("config", a.summary))
+	a.ops.serve(stdout) // ops: before "open", so whoever waits for that line has both
 	fmt.Fprintf(stdout, "tenantgate: open %s\n", a.public)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(a.ln) }()

@@ -112,6 +112,7 @@ func TestServeEndToEnd(t *testing.T) {
 			e := decodeEcho(t, body)
 			noForgedHeaders(t, e)
 			h := http.Header(e.Header)
+			noteSecret(t, "access token", strings.TrimPrefix(h.Get("Authorization"), "Bearer "))
 			if h.Get("X-Ms-Client-Principal-Name") != "alice@contoso.onmicrosoft.com" || h.Get("X-Ms-Client-Principal-Idp") != "aad" || h.Get("X-Ms-Client-Principal-Id") == "" {
 				t.Errorf("identity headers: %v", h)
 			}

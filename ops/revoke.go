@@ -1,0 +1,174 @@
+package ops
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/tenantgate/tenantgate/session"
+)
+
+var errBadRevoke = errors.New("ops: say what to revoke: session=<handle>; or tenant=<key> and user=<home account ID>; or tenant=<key> and all=true")
+
+// RevokeRequest is one revocation: a session, a user's sessions, or a
+// tenant's.
+type RevokeRequest struct {
+	Session string `json:"session"`
+	Tenant  string `json:"tenant"`
+	User    string `json:"user"`
+	All     bool   `json:"all"`
+}
+
+func (rq RevokeRequest) values() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"session": rq.Session, "tenant": rq.Tenant, "user": rq.User} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	if rq.All {
+		v.Set("all", "true")
+	}
+	return v
+}
+
+// serveRevoke is POST /api/revoke (JSON or form; answers JSON) and POST
+// /revoke (the page's forms: a confirmation step without JavaScript, then
+// back to the page).
+func (h *Handler) serveRevoke(w http.ResponseWriter, r *http.Request, p principal) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	var rq RevokeRequest
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		if err := json.NewDecoder(r.Body).Decode(&rq); err != nil {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "ops: the body is not a JSON revocation: " + errBadRevoke.Error()})
+			return
+		}
+	} else {
+		_ = r.ParseForm()
+		rq = RevokeRequest{Session: r.PostFormValue("session"), Tenant: r.PostFormValue("tenant"), User: r.PostFormValue("user"),
+			All: r.PostFormValue("all") == "true" || r.PostFormValue("all") == "1"}
+	}
+	page := r.URL.Path == "/revoke"
+	if !checkCSRF(r, p) {
+		h.audit(p, "revoke", rq, "refused: no CSRF token", 0)
+		writeJSON(w, http.StatusForbidden, map[string]string{"error": "ops: refused: the form's CSRF token is missing or wrong; use the ops page's buttons"})
+		return
+	}
+	if page && r.PostFormValue("confirmed") != "1" {
+		h.render(w, http.StatusOK, "confirm", confirmPage{Fields: rq.values(), CSRF: p.csrf, What: h.describe(r.Context(), rq)})
+		return
+	}
+	n, err := h.revoke(r.Context(), rq)
+	if err != nil {
+		h.audit(p, "revoke", rq, "failed: "+err.Error(), n)
+		h.apiError(w, err)
+		return
+	}
+	h.audit(p, "revoke", rq, "ok", n)
+	if page {
+		back := url.Values{"revoked": {itoa(n)}}
+		http.Redirect(w, r, "/?"+back.Encode(), http.StatusSeeOther)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]int{"revoked": n})
+}
+
+func (h *Handler) revoke(ctx context.Context, rq RevokeRequest) (int, error) {
+	switch {
+	case rq.Session != "":
+		handle := strings.ToLower(rq.Session)
+		if _, err := h.o.Sessions.Lookup(ctx, handle); err != nil {
+			if errors.Is(err, session.ErrNoSession) {
+				return 0, nil
+			}
+			return 0, err
+		}
+		return 1, h.o.Sessions.Revoke(ctx, handle)
+	case rq.Tenant != "" && rq.User != "":
+		t, ok := h.tenant(rq.Tenant)
+		if !ok {
+			return 0, errUnknownTenant
+		}
+		n, err := h.o.Sessions.RevokeUser(ctx, t.TenantID, rq.User)
+		if err == nil && t.SignOut != nil {
+			err = t.SignOut(ctx, rq.User)
+		}
+		return n, err
+	case rq.Tenant != "" && rq.All:
+		t, ok := h.tenant(rq.Tenant)
+		if !ok {
+			return 0, errUnknownTenant
+		}
+		users := map[string]bool{}
+		if t.SignOut != nil {
+			q := session.Query{TenantID: t.TenantID, Limit: 1000}
+			for {
+				p, err := h.o.Sessions.List(ctx, q)
+				if err != nil {
+					return 0, err
+				}
+				for _, i := range p.Sessions {
+					users[i.HomeAccountID] = true
+				}
+				if q.Cursor = p.Next; q.Cursor == "" {
+					break
+				}
+			}
+		}
+		n, err := h.o.Sessions.RevokeTenant(ctx, t.TenantID)
+		for u := range users {
+			if err != nil {
+				break
+			}
+			err = t.SignOut(ctx, u)
+		}
+		return n, err
+	}
+	return 0, errBadRevoke
+}
+
+// describe says in words what a revocation will do, for the confirmation.
+func (h *Handler) describe(ctx context.Context, rq RevokeRequest) string {
+	switch {
+	case rq.Session != "":
+		if v, err := h.lookup(ctx, rq.Session); err == nil {
+			return "the session " + v.Short + " of " + v.Username + " in " + v.TenantKey
+		}
+		return "the session " + rq.Session
+	case rq.User != "":
+		return "every session of " + rq.User + " in " + rq.Tenant + ", and their tokens"
+	case rq.All:
+		return "every session of tenant " + rq.Tenant + ", and their tokens"
+	}
+	return "nothing (the form names no session, user or tenant)"
+}
+
+// audit logs one admin action: who, how authenticated, what, which
+// target, the outcome.
+func (h *Handler) audit(p principal, action string, rq RevokeRequest, result string, n int) {
+	attrs := []any{slog.String("who", p.Who), slog.String("via", p.Via), slog.String("action", action), slog.String("result", result), slog.Int("count", n)}
+	if rq.Session != "" {
+		attrs = append(attrs, slog.String("session", shortHandle(rq.Session)))
+	}
+	if rq.Tenant != "" {
+		attrs = append(attrs, slog.String("tenant", rq.Tenant))
+	}
+	if rq.User != "" {
+		attrs = append(attrs, slog.String("user", rq.User))
+	}
+	if rq.All {
+		attrs = append(attrs, slog.Bool("all", true))
+	}
+	h.o.Logger.Info("ops: audit", attrs...)
+}
+
+func shortHandle(s string) string {
+	if len(s) > 16 {
+		return s[:16]
+	}
+	return s
+}
