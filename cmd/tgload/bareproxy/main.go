@@ -1,7 +1,8 @@
 // Command bareproxy is the baseline of the gateway benchmark: Go's
 // httputil.ReverseProxy with no authentication, rewriting as tenantgate's
 // gateway does (SetURL, SetXForwarded, the client's Host) over the same
-// tuned upstream transport (gateway.NewTransport). With the default
+// tuned upstream transport (gateway.NewTransport) and copy buffer pool
+// (gateway.NewBufferPool). With the default
 // transport (2 idle connections per host) it would open and close
 // connections under c=32 and look slower than it is, flattering the
 // gateway's ratio to it.
@@ -41,7 +42,8 @@ func main() {
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
 		},
-		Transport: gateway.NewTransport(),
+		Transport:  gateway.NewTransport(),
+		BufferPool: gateway.NewBufferPool(),
 	}
 	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	fmt.Fprintln(os.Stderr, srv.Serve(ln))

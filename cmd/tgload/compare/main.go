@@ -35,7 +35,8 @@ type options struct {
 	rounds, conns, sessions, memSessions int
 	duration, warmup                     time.Duration
 	oauth2Proxy, jsonOut, targets        string
-	keep                                 bool
+	keep, pprof                          bool
+	memoryL1, memoryLimit                string
 }
 
 func main() {
@@ -49,7 +50,10 @@ func main() {
 	flag.StringVar(&o.oauth2Proxy, "oauth2-proxy", "", "oauth2-proxy binary (default: found in PATH or $(go env GOPATH)/bin)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run and the summary to this `file`")
 	flag.StringVar(&o.targets, "targets", "bare,tenantgate,tenantgate-pat,oauth2-proxy", "targets to run, comma-separated")
+	flag.StringVar(&o.memoryL1, "memory-l1", "", "the memory gateway's L1 `mode` (?l1= of --redis-url: tracking, bcast, pubsub, off; default: what the store picks)")
+	flag.StringVar(&o.memoryLimit, "memory-gomemlimit", "", "GOMEMLIMIT for the memory gateway (e.g. 128MiB; default: none, Go's default GC)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's directory (logs, files) at the end")
+	flag.BoolVar(&o.pprof, "pprof", false, "build tenantgate with -tags pprof and take a CPU profile of each tenantgate target in round 1 (into the kept directory)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -107,7 +111,13 @@ func run(ctx context.Context, o options) error {
 		}
 	}()
 	fmt.Fprintf(os.Stderr, "compare: building into %s\n", e.bin)
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", e.bin+"/", "./cmd/tenantgate", "./cmd/tgload/upstream", "./cmd/tgload/bareproxy").CombinedOutput(); err != nil {
+	build := []string{"build", "-o", e.bin + "/"}
+	if o.pprof {
+		build = append(build, "-tags", "pprof")
+		o.keep = true
+	}
+	build = append(build, "./cmd/tenantgate", "./cmd/tgload/upstream", "./cmd/tgload/bareproxy")
+	if out, err := exec.CommandContext(ctx, "go", build...).CombinedOutput(); err != nil {
 		return fmt.Errorf("go build (run from the module's root): %v\n%s", err, out)
 	}
 	if err := e.fixtures(o); err != nil {
@@ -137,8 +147,10 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	rep := &report{Options: fmt.Sprintf("c=%d, %d rounds × %s per target (interleaved, rotated), %s warm-up, %d signed-in sessions per target", o.conns, o.rounds, o.duration, o.warmup, o.sessions)}
-	if err := measure(ctx, o, targets, rep); err != nil {
-		return err
+	if len(targets) > 0 {
+		if err := measure(ctx, o, targets, rep); err != nil {
+			return err
+		}
 	}
 	for _, t := range targets {
 		t.proc.stop() // the memory measurement has the machine to itself
@@ -220,19 +232,30 @@ type target struct {
 	url     string // what the load hits
 	cookies []string
 	proc    *proc
+	pprof   string // the debug listener of a -tags pprof build, or ""
 }
 
-func (e *env) serve(name string, extra ...string) (*proc, string, error) {
+func (e *env) serve(name, pprofAddr, redisQuery string, extra ...string) (*proc, string, error) {
+	return e.serveEnv(name, pprofAddr, redisQuery, nil, extra...)
+}
+
+func (e *env) serveEnv(name, pprofAddr, redisQuery string, extraEnv []string, extra ...string) (*proc, string, error) {
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--tenants", e.tenants, "--keys", e.keys, "--ca-file", e.caFile,
-		"--redis-url", e.redisURL, "--upstream", e.upURL, "--default-tenant", "contoso", "--replica", name}, extra...)
-	return e.start(name, []string{"TG_BENCH_SECRET=" + secret}, tenantgateRE, e.bin+"/tenantgate", args...)
+		"--redis-url", e.redisURL + redisQuery, "--upstream", e.upURL, "--default-tenant", "contoso", "--replica", name}, extra...)
+	env := append([]string{"TG_BENCH_SECRET=" + secret}, extraEnv...)
+	if pprofAddr != "" {
+		env = append(env, "TENANTGATE_PPROF_ADDR="+pprofAddr)
+	}
+	return e.start(name, env, tenantgateRE, e.bin+"/tenantgate", args...)
 }
 
 func (e *env) startTargets(ctx context.Context, o options) ([]*target, error) {
 	var out []*target
 	want := map[string]bool{}
 	for _, t := range strings.Split(o.targets, ",") {
-		want[strings.TrimSpace(t)] = true
+		if t = strings.TrimSpace(t); t != "" {
+			want[t] = true
+		}
 	}
 	signIn := func(gw, login string) ([]string, error) {
 		return load.SignIn(ctx, load.SignInConfig{Gateway: gw, LoginPath: login, ReturnPath: "/", Users: e.users(o.sessions),
@@ -247,7 +270,15 @@ func (e *env) startTargets(ctx context.Context, o options) ([]*target, error) {
 		if name == "tenantgate-pat" {
 			extra = []string{"--pass-access-token"}
 		}
-		p, u, err := e.serve(name, extra...)
+		var pprofAddr string
+		if o.pprof {
+			port, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			pprofAddr = fmt.Sprintf("127.0.0.1:%d", port)
+		}
+		p, u, err := e.serve(name, pprofAddr, "", extra...)
 		if err != nil {
 			return nil, err
 		}
@@ -259,7 +290,7 @@ func (e *env) startTargets(ctx context.Context, o options) ([]*target, error) {
 			tgCookies = cookies
 		}
 		if want[name] {
-			out = append(out, &target{name: name, url: loopbackURL(u) + "/bench", cookies: cookies, proc: p})
+			out = append(out, &target{name: name, url: loopbackURL(u) + "/bench", cookies: cookies, proc: p, pprof: pprofAddr})
 		}
 	}
 	if want["bare"] {

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -33,7 +36,14 @@ func measure(ctx context.Context, o options, targets []*target, rep *report) err
 	for r := range o.rounds {
 		for i := range targets {
 			t := targets[(r+i)%len(targets)]
+			var profiled chan struct{}
+			if r == 0 && t.pprof != "" {
+				profiled = profile(t, o.duration, filepath.Join(dirOf(t), t.name+".cpu.pprof"))
+			}
 			res, err := loadOnce(ctx, o, t, o.duration)
+			if profiled != nil {
+				<-profiled
+			}
 			if err != nil {
 				return err
 			}
@@ -102,4 +112,30 @@ func median(v []float64) float64 {
 		return v[len(v)/2]
 	}
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func dirOf(t *target) string { return filepath.Dir(t.proc.log) }
+
+// profile takes a CPU profile of t over most of a run of d, in the
+// background; the channel closes when the file is written.
+func profile(t *target, d time.Duration, path string) chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		secs := max(1, int(d.Seconds())-1)
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", t.pprof, secs))
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "compare: profile of %s: %v\n", t.name, err)
+			return
+		}
+		defer resp.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_, _ = io.Copy(f, resp.Body)
+		fmt.Fprintf(os.Stderr, "compare: CPU profile of %s in %s (go tool pprof -top %s)\n", t.name, path, path)
+	}()
+	return done
 }

@@ -76,9 +76,9 @@ func (r *report) markdown() string {
 		fmt.Fprintf(&b, "| %s | %.2f | %s | %s |\n", g.Name, g.Value, g.Want, met)
 	}
 	if m := r.Memory; m != nil {
-		fmt.Fprintf(&b, "\nMemory: %d live sessions swept %d× (%d requests, %d errors) through one `tenantgate serve` (L1 budget 64 MiB): "+
+		fmt.Fprintf(&b, "\nMemory: %d live sessions of %d signed-in users swept %d× (%d requests, %d errors) through one `tenantgate serve` (L1 budget 64 MiB, L1 mode %s, GOMEMLIMIT %s): "+
 			"VmRSS %.1f MB after the sweep, VmHWM (peak) %.1f MB; its L1 at shutdown: %s entries, %s bytes (%.1f MiB).\n",
-			m.Sessions, m.Passes, m.Requests, m.Errors, mb(m.RSS), mb(m.HWM), m.L1Entries, m.L1Bytes, m.L1MiB)
+			m.Sessions, m.Users, m.Passes, m.Requests, m.Errors, m.L1Mode, or(m.GoMemLimit, "unset"), mb(m.RSS), mb(m.HWM), m.L1Entries, m.L1Bytes, m.L1MiB)
 	}
 	return b.String()
 }
@@ -95,4 +95,11 @@ func machine() string {
 		nproc = strings.TrimSpace(string(out))
 	}
 	return fmt.Sprintf("nproc %s, %s, %s", nproc, model, runtime.Version())
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
