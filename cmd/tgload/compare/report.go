@@ -57,7 +57,9 @@ func (r *report) ratios() {
 	// The proxy's own CPU per request does not depend on what else the
 	// machine runs, as req/s on a shared machine does: shown beside the
 	// goals, not as one.
-	info := func(name string, v float64) { r.Goals = append(r.Goals, goal{Name: name, Value: v, Want: "(information)", Met: true}) }
+	info := func(name string, v float64) {
+		r.Goals = append(r.Goals, goal{Name: name, Value: v, Want: "(information)", Met: true})
+	}
 	if okB && okT && bare.CPU > 0 {
 		info("tenantgate CPU/request ÷ bare", tg.CPU/bare.CPU)
 	}
