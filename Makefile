@@ -7,7 +7,7 @@ BENCHTIME ?= 1s
 COUNT     ?= 6
 FUZZTIME  ?= 10s
 
-.PHONY: all test deps vet lint bench fuzz run clean
+.PHONY: all test deps vet lint bench bench-gateway fuzz run clean
 
 all: lint test
 
@@ -41,9 +41,19 @@ lint:
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) -count $(COUNT) $(PKGS) | tee bench.txt
 
+## bench-gateway: the gateway side by side with a bare ReverseProxy,
+## --pass-access-token and oauth2-proxy in one run, then one replica's RSS
+## with 100k live sessions (cmd/tgload/compare; docs/performance.md).
+## Installs oauth2-proxy with go install first if it is not in PATH.
+## BENCHFLAGS adds flags of go run ./cmd/tgload/compare --help.
+BENCHFLAGS ?=
+bench-gateway: deps
+	@command -v oauth2-proxy >/dev/null || [ -x "$$($(GO) env GOPATH)/bin/oauth2-proxy" ] || $(GO) install github.com/oauth2-proxy/oauth2-proxy/v7@v7.15.6
+	$(GO) run ./cmd/tgload/compare --json bench-gateway.json $(BENCHFLAGS)
+
 ## fuzz: a short run of every fuzz target (FUZZTIME each).
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
 clean:
-	rm -f bench.txt devidp-ca.pem
+	rm -f bench.txt bench-gateway.json devidp-ca.pem

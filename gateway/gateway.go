@@ -10,6 +10,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tenantgate/tenantgate/session"
@@ -70,8 +71,36 @@ func New(o Options) (*Gateway, error) {
 		Transport:    o.Transport,
 		ErrorHandler: g.upstreamError,
 		ErrorLog:     slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		// Without a pool ReverseProxy allocates a 32 KiB copy buffer per
+		// response: most of a small request's garbage, and under load the
+		// heap's largest item after the store's L1 (docs/performance.md).
+		BufferPool: NewBufferPool(),
 	}
 	return g, nil
+}
+
+// NewBufferPool is the pool of copy buffers the gateway's ReverseProxy
+// uses (the load harness's bare proxy uses it too, so that the two differ
+// only by authentication).
+func NewBufferPool() httputil.BufferPool { return new(bufferPool) }
+
+type bufferPool struct{ p sync.Pool }
+
+const copyBufferSize = 32 << 10 // ReverseProxy's own size
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) != copyBufferSize {
+		return
+	}
+	buf = buf[:copyBufferSize]
+	b.p.Put(&buf)
 }
 
 // NewTransport is the default upstream transport: many idle connections

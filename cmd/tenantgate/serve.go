@@ -184,7 +184,16 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		if err != nil {
 			return nil, fmt.Errorf("--redis-url: %w", err)
 		}
-		a.closers = append(a.closers, func() { r.Close() })
+		a.closers = append(a.closers, func() {
+			// One line of the L1's size and hit rate at the end, for capacity
+			// planning and the load harness (docs/performance.md); live
+			// figures belong to the ops metrics.
+			st := r.Stats()
+			logger.Info("tenantgate serve: store at shutdown", slog.String("l1_mode", string(st.Mode)),
+				slog.Int("l1_entries", st.L1Entries), slog.Int64("l1_bytes", st.L1Bytes),
+				slog.Uint64("l1_hits", st.L1Hits), slog.Uint64("l1_misses", st.L1Misses))
+			r.Close()
+		})
 		st = r
 		storeDesc = "redis (L1 " + string(r.Mode()) + ")"
 	}
