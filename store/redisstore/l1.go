@@ -138,18 +138,30 @@ func (c *l1) fill(key string, data []byte, version uint64, gen uint64, expires t
 // installed, without (tracking, bcast: Redis reports the write to us
 // after the reply, or tracks the key for us only once we read it again)
 // it only raises seen, which is what read-your-writes needs.
-func (c *l1) wrote(key string, data []byte, version uint64, expires time.Time, install bool) {
+func (c *l1) wrote(key string, data []byte, version uint64, expires time.Time, install bool, gen uint64) {
 	if !c.covers(key) {
 		return
 	}
 	s := c.shard(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if install && c.live.Load() {
+	// As for a fill: if the L1 forgot the key (a delete, an eviction, a
+	// flush) between the write and this line, a newer write or the delete
+	// may be what it forgot, so the value is not installed; raising seen
+	// is always safe.
+	if install && c.live.Load() && s.gen == gen {
 		s.install(key, data, version, c.until(expires))
 		return
 	}
 	s.raise(key, version)
+}
+
+// generation is key's shard generation now, for wrote.
+func (c *l1) generation(key string) uint64 {
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
 }
 
 // invalidate handles news that key was written at version: seen rises to

@@ -40,15 +40,16 @@ func TestL1RefusesOlderFillAfterMatchingInvalidation(t *testing.T) {
 func TestL1RefusesOwnWriteBelowNewerInvalidation(t *testing.T) {
 	c := liveL1()
 	const k = "tg1:k"
+	gen := c.generation(k)
 	c.invalidate(k, 3)
-	c.wrote(k, []byte("V2"), 2, time.Time{}, true)
+	c.wrote(k, []byte("V2"), 2, time.Time{}, true, gen)
 	if data, v, _, ok := c.get(k); ok && v < 3 {
 		t.Fatalf("the L1 serves %q version %d after seeing version 3", data, v)
 	}
 	// And the same with a value: V3 cached, V2's own write comes late.
-	_, _, gen, _ := c.get("tg1:j")
+	_, _, gen, _ = c.get("tg1:j")
 	c.fill("tg1:j", []byte("V3"), 3, gen, time.Time{})
-	c.wrote("tg1:j", []byte("V2"), 2, time.Time{}, true)
+	c.wrote("tg1:j", []byte("V2"), 2, time.Time{}, true, c.generation("tg1:j"))
 	if data, v, _, ok := c.get("tg1:j"); !ok || v != 3 {
 		t.Fatalf("the L1 serves %q version %d (%v); want V3 kept", data, v, ok)
 	}
@@ -146,5 +147,28 @@ func testOutsidePrefix(t *testing.T, mode Mode, writerPrefix string) {
 			t.Fatalf("a key outside Prefix still reads version %d (%v) 1s after another replica wrote %d", v, err, v2)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Our compare-and-set of V2 ran in Redis; before it is recorded, the L1
+// forgets the key: another replica's delete ("k|0"), or "k|V3" followed
+// by a flush (a lost subscription) or an eviction. Then seen is gone, and
+// only the generation tells the late own write that something newer may
+// exist (found by review: P served a deleted value for L1MaxStale).
+func TestL1RefusesOwnWriteAcrossForget(t *testing.T) {
+	for name, lose := range map[string]func(c *l1, k string){
+		"delete": func(c *l1, k string) { c.forget(k) },
+		"flush":  func(c *l1, k string) { c.invalidate(k, 3); c.flush() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := liveL1()
+			const k = "tg1:k"
+			gen := c.generation(k) // CompareAndSet reads it before the script
+			lose(c, k)
+			c.wrote(k, []byte("V2"), 2, time.Now().Add(time.Hour), true, gen)
+			if data, v, _, ok := c.get(k); ok {
+				t.Fatalf("the late own write installed %q version %d after the L1 forgot the key", data, v)
+			}
+		})
 	}
 }

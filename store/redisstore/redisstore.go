@@ -198,6 +198,10 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 	}
 	val := formatVersion(nv) + string(data)
 	ch, msg := s.invalidation(key, nv)
+	var gen uint64
+	if s.l1 != nil {
+		gen = s.l1.generation(key)
+	}
 	ctx, cancel := s.ctx(ctx)
 	defer cancel()
 	n, err := casScript.Exec(ctx, s.c, []string{key}, []string{want, val, ttlMillis(ttl), ch, msg}).AsInt64()
@@ -220,7 +224,7 @@ func (s *Store) CompareAndSet(ctx context.Context, key string, version uint64, d
 		// back to us): there the write only raises the key's seen
 		// version, which keeps every older copy out, and the next read
 		// fetches it and is tracked anew.
-		s.l1.wrote(key, []byte(val[versionLen:]), nv, now.Add(ttl), s.mode == ModePubSub)
+		s.l1.wrote(key, []byte(val[versionLen:]), nv, now.Add(ttl), s.mode == ModePubSub, gen)
 	}
 	return nv, nil
 }
