@@ -26,10 +26,10 @@ import (
 //     below it;
 //   - whenever seen is forgotten (an invalidation without a version: a
 //     tracking push or a delete; eviction; a lost connection, which flushes
-//     everything), the key's shard generation moves on, and a fill installs
-//     only if the generation it read before asking Redis is still current.
-//     So a fill that started before the L1 forgot what it knew installs
-//     nothing.
+//     everything), the key's shard generation moves on, and a fill or an
+//     own write installs a value only if the generation it read before
+//     asking Redis is still current. So one that started before the L1
+//     forgot what it knew installs nothing (an own write still raises seen).
 //
 // A fill that started after the last invalidation for its key was handled
 // reads Redis after the write that caused it, so what it installs is at
