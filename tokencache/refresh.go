@@ -67,6 +67,10 @@ type refreshCall struct {
 	part    *partition
 	held    *heldLock // the lock this call holds, nil if none
 	aborted bool      // the transport stopped a refresh: call MSAL again
+	// spent: the refresh request reached the IdP and was not refused, so
+	// the refresh token may have rotated whatever happened to the answer
+	// after (a write queued in write-behind, a lost reply).
+	spent bool
 }
 
 type refreshCallKey struct{}
@@ -80,7 +84,7 @@ func (cl *Client) silent(ctx context.Context, e *entry, scopes []string, opts []
 		call := &refreshCall{part: e.part}
 		res, err := e.client.AcquireTokenSilent(context.WithValue(ctx, refreshCallKey{}, call), scopes, opts...)
 		if call.held != nil {
-			c.rf.release(ctx, c, call.held, e.part.base.version)
+			c.rf.release(ctx, c, call.held, e.part.base.version, call.spent)
 		}
 		if !call.aborted {
 			return res, err
@@ -128,7 +132,11 @@ func (g *refreshGate) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("tokencache: waiting for the refresh lock of %s: %w", call.part.key, err)
 	}
 	call.held = held
-	return g.next.RoundTrip(r)
+	resp, err := g.next.RoundTrip(r)
+	// Only an answer that says the grant was refused leaves the refresh
+	// token as it was; anything else may have rotated it.
+	call.spent = err != nil || resp.StatusCode < 400 || resp.StatusCode >= 500
+	return resp, err
 }
 
 // isRefreshGrant reports a POST whose form says grant_type=refresh_token.
@@ -324,7 +332,7 @@ func (rf *refresher) acquire(ctx context.Context, c *Cache, key string, version 
 func (rf *refresher) claim(ctx context.Context, c *Cache, lk store.Locker, key, owner string, version, hint uint64, f *flight) (*heldLock, error) {
 	h := &heldLock{key: key, lk: lk, lockKey: lockKey(key), owner: owner, from: version, f: f}
 	if err := rf.movedOn(ctx, c, key, version, hint); err != nil {
-		rf.release(ctx, c, h, version)
+		rf.release(ctx, c, h, version, false)
 		return nil, err
 	}
 	spent := spentKey(key, version)
@@ -335,7 +343,7 @@ func (rf *refresher) claim(ctx context.Context, c *Cache, lk store.Locker, key, 
 		// Refreshed from this version already: this replica's copy lags.
 		// Give it a moment before MSAL reloads it.
 		rf.elsewhere.Add(1)
-		rf.release(ctx, c, h, version)
+		rf.release(ctx, c, h, version, false)
 		select {
 		case <-time.After(pollInterval(c.o.RefreshLockTTL)):
 		case <-ctx.Done():
@@ -343,7 +351,7 @@ func (rf *refresher) claim(ctx context.Context, c *Cache, lk store.Locker, key, 
 		}
 		return nil, errRefreshedElsewhere
 	case ctx.Err() != nil:
-		rf.release(ctx, c, h, version)
+		rf.release(ctx, c, h, version, false)
 		return nil, ctx.Err()
 	}
 	// Any other failure: the lock is held, refresh without the marker.
@@ -371,7 +379,9 @@ func pollInterval(ttl time.Duration) time.Duration {
 // the store's copy may lag behind it for its coherence window, and a read
 // that still shows version is asked again until it catches up.
 func (rf *refresher) movedOn(ctx context.Context, c *Cache, key string, version, hint uint64) error {
-	deadline := time.Now().Add(maxCatchUp)
+	// The lock may be held already and is not renewed yet: wait no
+	// longer than a third of its lease.
+	deadline := time.Now().Add(min(maxCatchUp, c.o.RefreshLockTTL/3))
 	for {
 		_, v, err := c.kv.Get(ctx, key)
 		switch {
@@ -444,7 +454,13 @@ func (rf *refresher) lapsed(c *Cache, h *heldLock) {
 // stored, so waiters on every replica reload it; then this process's
 // waiters go on. The marker stays for spentTTL if the refresh wrote a new
 // version, and goes if not (the refresh failed: let another try).
-func (rf *refresher) release(ctx context.Context, c *Cache, h *heldLock, version uint64) {
+//
+// spent reports that the refresh reached the IdP: its marker is then kept
+// for spentTTL even when the new state is not stored yet (queued in
+// write-behind while Redis blinked), since another replica redeeming the
+// same refresh token would get invalid_grant and, under rotation with
+// reuse detection, revoke the sign-in.
+func (rf *refresher) release(ctx context.Context, c *Cache, h *heldLock, version uint64, spent bool) {
 	if h.lk != nil {
 		if h.stop != nil {
 			h.stop()
@@ -453,7 +469,7 @@ func (rf *refresher) release(ctx context.Context, c *Cache, h *heldLock, version
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.RefreshLockTTL)
 		defer cancel()
 		if h.spentKey != "" {
-			if version != h.from {
+			if version != h.from || spent {
 				_ = h.lk.Renew(ctx, h.spentKey, h.owner, spentTTL)
 			} else {
 				_ = h.lk.Release(ctx, h.spentKey, h.owner)

@@ -71,7 +71,7 @@ type serveStore interface {
 	store.PubSub
 }
 
-// timed measures st's operations, when it can also watch values (memstore
+// timed measures st's operations, when it can also read values (memstore
 // and redisstore do: the token cache's fast path relies on it).
 func (w *opsWiring) timed(st serveStore) serveStore {
 	if b, ok := st.(ops.Backend); ok {
