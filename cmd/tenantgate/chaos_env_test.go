@@ -33,7 +33,7 @@ func chaosScaleFromEnv() chaosScale {
 	if os.Getenv("TENANTGATE_CHAOS") == "long" {
 		return chaosScale{rate: 60, before: 10 * time.Second, fault: 15 * time.Second, settle: 10 * time.Second}
 	}
-	return chaosScale{rate: 20, before: 2 * time.Second, fault: 3 * time.Second, settle: 2 * time.Second}
+	return chaosScale{rate: 20, before: time.Second, fault: 3 * time.Second, settle: time.Second}
 }
 
 // chaosSeed picks users and replicas for the load; TENANTGATE_CHAOS_SEED
