@@ -46,13 +46,21 @@ type load struct {
 	mu          sync.Mutex
 	outcomes    []outcome
 	clientLimit time.Duration
+	// countOnly keeps counts by status instead of every outcome: a soak
+	// sends millions of requests.
+	countOnly bool
+	counts    map[string]int64
 }
 
 const maxInFlight = 64
 
-func (e *chaosEnv) startLoad(rate int, seed uint64) *load {
+func (e *chaosEnv) startLoad(rate int, seed uint64) *load { return e.startLoadCounting(rate, seed, false) }
+
+// startLoadCounting is startLoad keeping only counts when countOnly.
+func (e *chaosEnv) startLoadCounting(rate int, seed uint64, countOnly bool) *load {
 	l := &load{e: e, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), stop: make(chan struct{}),
-		inFlight: make(chan struct{}, maxInFlight), revokedAt: make([]atomic.Int64, len(e.users)), clientLimit: 20 * time.Second}
+		inFlight: make(chan struct{}, maxInFlight), revokedAt: make([]atomic.Int64, len(e.users)), clientLimit: 20 * time.Second,
+		countOnly: countOnly, counts: map[string]int64{}}
 	l.play(0, 1, 2)
 	l.done.Add(1)
 	go func() {
@@ -110,8 +118,16 @@ func (l *load) halt() {
 
 func (l *load) record(o outcome) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.countOnly {
+		k := strconv.Itoa(o.status)
+		if o.status == 0 {
+			k = o.err
+		}
+		l.counts[k]++
+		return
+	}
 	l.outcomes = append(l.outcomes, o)
-	l.mu.Unlock()
 }
 
 // do sends one request as user u to replica r.
@@ -172,6 +188,17 @@ func transportKind(err error) string {
 	default:
 		return "transport"
 	}
+}
+
+// countsNow is a copy of the counts of a countOnly load.
+func (l *load) countsNow() map[string]int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string]int64, len(l.counts))
+	for k, v := range l.counts {
+		out[k] = v
+	}
+	return out
 }
 
 // snapshot is the outcomes so far, by start time.
