@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -115,7 +116,9 @@ func TestScale(t *testing.T) {
 	figure("Redis used_memory delta / sessions, bytes (record + tenant and user index entries)", (after-before)/int64(sessions))
 	figure("Redis MEMORY USAGE of a session record, bytes (median of 200)", sampleRecordBytes(t, srv, 200))
 
-	// The L1 of a process that has read every session once.
+	// The L1 of a process that has read every session once, and the heap
+	// it retains (L1, rueidis's cache, decoded records).
+	heapBefore := liveHeap()
 	st2, err := redisstore.New(ctx, redisstore.Options{URL: "redis://" + srv.Addr, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +139,8 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := st2.Stats()
+	figure("heap retained by a store + session.Manager that read every session once, MiB", (int64(liveHeap())-int64(heapBefore))>>20)
+	runtime.KeepAlive(m2)
 	figure("store L1 after reading every session once: entries", s2.L1Entries)
 	figure("store L1 after reading every session once: MiB (bound 64)", fmt.Sprintf("%.1f", float64(s2.L1Bytes)/(1<<20)))
 	if s2.L1Entries > 0 {
@@ -268,6 +273,14 @@ func sampleRecordBytes(t *testing.T, n *redistest.Node, count int) int64 {
 	}
 	slices.Sort(sizes)
 	return sizes[len(sizes)/2]
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
 }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
