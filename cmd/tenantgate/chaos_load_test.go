@@ -54,7 +54,9 @@ type load struct {
 
 const maxInFlight = 64
 
-func (e *chaosEnv) startLoad(rate int, seed uint64) *load { return e.startLoadCounting(rate, seed, false) }
+func (e *chaosEnv) startLoad(rate int, seed uint64) *load {
+	return e.startLoadCounting(rate, seed, false)
+}
 
 // startLoadCounting is startLoad keeping only counts when countOnly.
 func (e *chaosEnv) startLoadCounting(rate int, seed uint64, countOnly bool) *load {
