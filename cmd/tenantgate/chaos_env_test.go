@@ -52,11 +52,11 @@ func chaosSeed(t *testing.T) uint64 {
 }
 
 // Lifetimes of the suite's tokens. dueSoon tokens are due (MSAL renews
-// within 5 minutes of expiry) 10 s after they are issued, so a run
-// refreshes under the fault; alwaysDue tokens are due as soon as issued, so
+// within 5 minutes of expiry) 4 s after they are issued, so even a short
+// run refreshes under the fault; alwaysDue tokens are due as soon as issued, so
 // every request with --pass-access-token needs the IdP.
 var (
-	dueSoon   = devidp.Lifetimes{AccessToken: 5*time.Minute + 10*time.Second, IDToken: time.Hour}
+	dueSoon   = devidp.Lifetimes{AccessToken: 5*time.Minute + 4*time.Second, IDToken: time.Hour}
 	alwaysDue = devidp.Lifetimes{AccessToken: 4 * time.Minute, IDToken: time.Hour}
 )
 

@@ -22,6 +22,7 @@ import (
 func (e *chaosEnv) fault(l *load, sc chaosScale, name string, affected []int, inject func()) (row, time.Time) {
 	e.t.Helper()
 	from := time.Now()
+	refreshes := e.idp.IdP().Count("token", "refresh_token")
 	time.Sleep(sc.before)
 	inject()
 	end := time.Now()
@@ -29,6 +30,7 @@ func (e *chaosEnv) fault(l *load, sc chaosScale, name string, affected []int, in
 	time.Sleep(sc.settle)
 	rw := l.tally(name, from, time.Now())
 	rw.recovery, rw.recovered = rec, ok
+	rw.refreshes = e.idp.IdP().Count("token", "refresh_token") - refreshes
 	return rw, end
 }
 
