@@ -135,10 +135,9 @@ func (l *load) record(o outcome) {
 // do sends one request as user u to replica r.
 func (l *load) do(u, r int, path string) outcome {
 	o := outcome{user: u, replica: r, start: time.Now()}
-	defer func() { o.end = time.Now() }()
 	req, err := http.NewRequest(http.MethodGet, l.e.replicas[r].URL+path, nil)
 	if err != nil {
-		o.err = "request"
+		o.err, o.end = "request", time.Now()
 		return o
 	}
 	c := *l.e.users[u].b
@@ -176,8 +175,8 @@ func (l *load) do(u, r int, path string) outcome {
 	return o
 }
 
-// transportKind names a failure to get an answer without quoting it (an
-// error may carry a URL with a cookie-free path only, but keep it short).
+// transportKind names a failure to get an answer in a word, for the
+// table's failure column.
 func transportKind(err error) string {
 	var ne interface{ Timeout() bool }
 	switch s := err.Error(); {
