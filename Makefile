@@ -50,7 +50,8 @@ clean:
 
 ## --- reliability (docs/reliability.md) -----------------------------------
 ## chaos: the chaos suite at length (TENANTGATE_CHAOS=long: 60 req/s, 15 s
-## faults); its rows of figures are collected into chaos-table.md. make test
+## faults); its rows of figures are collected into chaos-table.md (columns as
+## in docs/reliability.md). make test
 ## runs the same tests short.
 ## scale: 100k sessions of 10k users over 3 tenants: Redis bytes per session,
 ## L1 bytes, List page times, a replica's RSS (SCALE| lines, scale.log).

@@ -348,8 +348,9 @@ func (e *chaosEnv) report(rw row) {
 	if rw.recovered {
 		rec = rw.recovery.Round(10 * time.Millisecond).String()
 	}
-	e.t.Logf("CHAOS| %s | %d | %d | %s | %d | %d | %d | %s |", rw.fault, rw.requests, rw.ok, strings.Join(fails, " "), rw.signOuts, rw.lostSessions, rw.lostTokens, rec)
-	e.t.Logf("%s: %d refresh grants at the IdP; %d refusals of the revoked session (expected); %d ticks skipped so far at %d requests in flight",
+	line := fmt.Sprintf("| %s | %d | %d | %s | %d | %d | %d | %s | %d |", rw.fault, rw.requests, rw.ok, strings.Join(fails, " "), rw.signOuts, rw.lostSessions, rw.lostTokens, rec, rw.refreshes)
+	e.t.Logf("CHAOS%s", line)
+	e.t.Logf("%s: %d refresh grants at the IdP (last column); %d refusals of the revoked session (expected); %d ticks skipped so far at %d requests in flight",
 		rw.fault, rw.refreshes, rw.refusedRevoked, rw.skipped, maxInFlight)
 	if rw.signOuts != 0 {
 		e.t.Errorf("%s: %d requests answered as signed out for sessions never revoked", rw.fault, rw.signOuts)
@@ -363,7 +364,7 @@ func (e *chaosEnv) report(rw row) {
 	if path := os.Getenv("TENANTGATE_CHAOS_TABLE"); path != "" {
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 		if err == nil {
-			fmt.Fprintf(f, "| %s | %d | %d | %s | %d | %d | %d | %s |\n", rw.fault, rw.requests, rw.ok, strings.Join(fails, " "), rw.signOuts, rw.lostSessions, rw.lostTokens, rec)
+			fmt.Fprintln(f, line)
 			f.Close()
 		}
 	}
