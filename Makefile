@@ -57,3 +57,30 @@ fuzz:
 
 clean:
 	rm -f bench.txt bench-gateway.json devidp-ca.pem
+
+## --- reliability (docs/reliability.md) -----------------------------------
+## chaos: the chaos suite at length (TENANTGATE_CHAOS=long: 60 req/s, 15 s
+## faults); its rows of figures are collected into chaos-table.md (columns as
+## in docs/reliability.md). make test
+## runs the same tests short.
+## scale: 100k sessions of 10k users over 3 tenants: Redis bytes per session,
+## L1 bytes, List page times, a replica's RSS (SCALE| lines, scale.log).
+## soak: 3 replicas at half their flat-out throughput for SOAK (30m), tokens
+## due every 3 minutes; RSS and threads sampled into docs/soak.csv and
+## docs/soak.svg. SOAK=3m SOAK_DUE=1m for a short run.
+SOAK     ?= 30m
+SOAK_DUE ?= 3m
+.PHONY: chaos scale soak
+chaos: deps
+	rm -f chaos-table.md
+	TENANTGATE_CHAOS=long TENANTGATE_CHAOS_TABLE=$(CURDIR)/chaos-table.md \
+		$(GO) test -race -count=1 -timeout 30m -run '^TestChaos|^TestPartitioned|^TestReplicatedCluster|^TestFaults' -v \
+		./cmd/tenantgate ./store/redisstore ./internal/redistest ./internal/faultproxy > chaos.log 2>&1; \
+		rc=$$?; grep -h -o 'CHAOS|.*\|--- FAIL.*' chaos.log; cat chaos-table.md; exit $$rc
+scale: deps
+	$(GO) test -tags scale -count=1 -timeout 30m -run '^TestScale$$' -v ./cmd/tenantgate > scale.log 2>&1; \
+		rc=$$?; grep -h -o 'SCALE|.*\|--- FAIL.*' scale.log; exit $$rc
+soak: deps
+	TENANTGATE_SOAK=$(SOAK) TENANTGATE_SOAK_DUE=$(SOAK_DUE) \
+		$(GO) test -tags soak -count=1 -timeout 0 -run '^TestSoak$$' -v ./cmd/tenantgate > soak.log 2>&1; \
+		rc=$$?; grep -h -o 'SOAK|.*\|--- FAIL.*\|soak: .*' soak.log; exit $$rc

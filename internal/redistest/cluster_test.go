@@ -63,3 +63,49 @@ func TestCluster(t *testing.T) {
 		t.Fatalf("DBSIZE after restart = %v", got)
 	}
 }
+
+// A replicated cluster survives losing a primary: its replica takes the
+// slots with the data it had, and writes land on it.
+func TestReplicatedClusterFailover(t *testing.T) {
+	t.Parallel()
+	c := NewReplicatedCluster(t, 3)
+	if len(c.Replicas) != 3 {
+		t.Fatalf("Replicas = %v", c.Replicas)
+	}
+	// A key that Nodes[0] holds: the one about to be killed.
+	owner := func(key string) int {
+		for i, n := range c.Nodes {
+			if got := n.Do(t, "SET", key, "before"); got == "OK" {
+				return i
+			}
+		}
+		t.Fatalf("no primary accepted %s", key)
+		return -1
+	}
+	var key string
+	for i := range 100 {
+		key = fmt.Sprintf("key-%d", i)
+		if owner(key) == 0 {
+			break
+		}
+	}
+	if got := c.Nodes[0].Do(t, "WAIT", "1", "5000"); got != int64(1) {
+		t.Fatalf("WAIT 1 = %v", got)
+	}
+	killed := c.Nodes[0]
+	promoted := c.Failover(t, 0)
+	if c.Nodes[0] != promoted || c.Replicas[0] != killed || killed.Running() {
+		t.Fatalf("after Failover: Nodes[0]=%s Replicas[0]=%s running=%v", c.Nodes[0], c.Replicas[0], killed.Running())
+	}
+	if got := promoted.Do(t, "GET", key); got != "before" {
+		t.Fatalf("GET %s on the promoted replica = %v", key, got)
+	}
+	if got := promoted.Do(t, "SET", key, "after"); got != "OK" {
+		t.Fatalf("SET on the promoted replica = %v", got)
+	}
+	for _, n := range c.Nodes[1:] {
+		if got, ok := n.Do(t, "SET", key, "x").(ReplyError); !ok || !strings.HasSuffix(string(got), " "+promoted.Addr) {
+			t.Fatalf("%s redirects %s with %v, want to %s", n, key, got, promoted.Addr)
+		}
+	}
+}

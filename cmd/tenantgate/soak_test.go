@@ -1,0 +1,160 @@
+//go:build soak
+
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tenantgate/tenantgate/devidp"
+	"github.com/tenantgate/tenantgate/internal/redistest"
+)
+
+// TestSoak runs three replicas at half the throughput they reach flat out,
+// with access tokens due every few minutes, for TENANTGATE_SOAK (default
+// 30m), and samples each replica's RSS (VmRSS) and OS threads (Threads:
+// the gateway has no goroutine endpoint, so threads stand in for them)
+// every TENANTGATE_SOAK_EVERY (default 5s). It requires 0 errors and,
+// after the warm-up (the first fifth), RSS and threads within 10% of
+// their level at its end. It writes the samples to
+// TENANTGATE_SOAK_OUT/soak.csv and a plot to soak.svg (default
+// docs/). Run it with make soak.
+func TestSoak(t *testing.T) {
+	total := envDuration(t, "TENANTGATE_SOAK", 30*time.Minute)
+	every := envDuration(t, "TENANTGATE_SOAK_EVERY", 5*time.Second)
+	due := envDuration(t, "TENANTGATE_SOAK_DUE", 3*time.Minute)
+	out := os.Getenv("TENANTGATE_SOAK_OUT")
+	if out == "" {
+		out = filepath.Join("..", "..", "docs")
+	}
+	srv := redistest.Standalone(t)
+	// MSAL renews 5 minutes before expiry: a token of 5m+due is due after due.
+	e := newChaosEnv(t, devidp.Lifetimes{AccessToken: 5*time.Minute + due, IDToken: time.Hour}, "", "redis://"+srv.Addr)
+
+	maxRate := e.flatOut(10 * time.Second)
+	rate := max(maxRate/2, 1)
+	t.Logf("SOAK| flat out: %d requests/s over 3 replicas; soak at %d/s for %v, tokens due every %v |", maxRate, rate, total, due)
+
+	l := e.startLoadCounting(rate, chaosSeed(t), true)
+	type sample struct {
+		at             time.Duration
+		rss, threads   [3]int64
+		requests, errs int64
+	}
+	var samples []sample
+	start := time.Now()
+	for time.Since(start) < total {
+		time.Sleep(every)
+		s := sample{at: time.Since(start)}
+		for i, r := range e.replicas {
+			s.rss[i], _ = procStatus(r.cmd.Process.Pid, "VmRSS")
+			s.threads[i], _ = procStatus(r.cmd.Process.Pid, "Threads")
+		}
+		for k, n := range l.countsNow() {
+			s.requests += n
+			if k != "200" {
+				s.errs += n
+			}
+		}
+		samples = append(samples, s)
+	}
+	l.halt()
+	elapsed := time.Since(start)
+	counts := l.countsNow()
+	var sent int64
+	for _, n := range counts {
+		sent += n
+	}
+	// The ticker drops ticks when the machine cannot keep up: report
+	// the rate reached, not only the one asked for.
+	t.Logf("SOAK| requests by status: %v; %d/s reached; ticks skipped at %d in flight: %d |", counts, int(float64(sent)/elapsed.Seconds()), maxInFlight, l.skipped.Load())
+	for k, n := range counts {
+		if k != "200" {
+			t.Errorf("soak: %d requests answered %s", n, k)
+		}
+	}
+
+	var csv strings.Builder
+	csv.WriteString("seconds,requests,errors,rss_kib_r1,rss_kib_r2,rss_kib_r3,threads_r1,threads_r2,threads_r3\n")
+	for _, s := range samples {
+		fmt.Fprintf(&csv, "%.0f,%d,%d,%d,%d,%d,%d,%d,%d\n", s.at.Seconds(), s.requests, s.errs, s.rss[0], s.rss[1], s.rss[2], s.threads[0], s.threads[1], s.threads[2])
+	}
+	if err := os.WriteFile(filepath.Join(out, "soak.csv"), []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var series [6][]float64
+	var xs []float64
+	for _, s := range samples {
+		xs = append(xs, s.at.Seconds())
+		for i := range 3 {
+			series[i] = append(series[i], float64(s.rss[i])/1024)
+			series[3+i] = append(series[3+i], float64(s.threads[i]))
+		}
+	}
+	title := fmt.Sprintf("tenantgate soak: 3 replicas, %d req/s asked, %d reached, %v (a busy shared 2-core machine)", rate, int(float64(sent)/elapsed.Seconds()), total.Round(time.Second))
+	if err := os.WriteFile(filepath.Join(out, "soak.svg"), []byte(plotSVG(title, xs, series[:3], series[3:])), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	warm := len(samples) / 5
+	if len(samples) < 5 {
+		t.Fatalf("soak: %d samples; run longer than 5 × TENANTGATE_SOAK_EVERY", len(samples))
+	}
+	for i := range 3 {
+		for _, m := range []struct {
+			name string
+			v    func(sample) int64
+		}{{"RSS", func(s sample) int64 { return s.rss[i] }}, {"threads", func(s sample) int64 { return s.threads[i] }}} {
+			base, peak := m.v(samples[warm]), int64(0)
+			for _, s := range samples[warm:] {
+				peak = max(peak, m.v(s))
+			}
+			growth := float64(peak-base) / float64(base) * 100
+			t.Logf("SOAK| replica %d %s after warm-up: %d → peak %d (%+.1f%%) |", i+1, m.name, base, peak, growth)
+			if growth >= 10 {
+				t.Errorf("soak: replica %d's %s grew %.1f%% after the warm-up (%d → %d)", i+1, m.name, growth, base, peak)
+			}
+		}
+	}
+}
+
+// flatOut is the throughput of the three replicas under a closed loop of
+// 32 clients for d: what "half the maximum" halves.
+func (e *chaosEnv) flatOut(d time.Duration) int {
+	l := &load{e: e, revokedAt: make([]atomic.Int64, len(e.users)), clientLimit: 20 * time.Second}
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for w := range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; time.Now().Before(stop); i++ {
+				if o := l.do(i%len(e.users), i%3, "/flat-out"); o.status == http.StatusOK {
+					n.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return int(float64(n.Load()) / d.Seconds())
+}
+
+func envDuration(t *testing.T, name string, def time.Duration) time.Duration {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		t.Fatalf("%s=%q: want a duration such as 3m", name, s)
+	}
+	return d
+}
