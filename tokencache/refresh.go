@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -67,10 +68,9 @@ type refreshCall struct {
 	part    *partition
 	held    *heldLock // the lock this call holds, nil if none
 	aborted bool      // the transport stopped a refresh: call MSAL again
-	// spent: the refresh request reached the IdP and was not refused, so
-	// the refresh token may have rotated whatever happened to the answer
-	// after (a write queued in write-behind, a lost reply).
-	spent bool
+	// spent: what the refresh request may have done to the refresh token
+	// (see spentness); the marker is kept accordingly.
+	spent spentness
 }
 
 type refreshCallKey struct{}
@@ -133,10 +133,30 @@ func (g *refreshGate) RoundTrip(r *http.Request) (*http.Response, error) {
 	}
 	call.held = held
 	resp, err := g.next.RoundTrip(r)
-	// Only an answer that says the grant was refused leaves the refresh
-	// token as it was; anything else may have rotated it.
-	call.spent = err != nil || resp.StatusCode < 400 || resp.StatusCode >= 500
+	call.spent = spentBy(resp, err)
 	return resp, err
+}
+
+// spentness is what a refresh request may have done to the refresh token.
+type spentness uint8
+
+const (
+	notSpent   spentness = iota // refused (4xx), failed (5xx), or never sent (dial failed)
+	maybeSpent                  // sent, and no answer came back: the IdP may have rotated it
+	spent                       // the IdP answered with new tokens
+)
+
+func spentBy(resp *http.Response, err error) spentness {
+	var op *net.OpError
+	switch {
+	case err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return spent
+	case err == nil:
+		return notSpent
+	case errors.As(err, &op) && op.Op == "dial":
+		return notSpent
+	}
+	return maybeSpent
 }
 
 // isRefreshGrant reports a POST whose form says grant_type=refresh_token.
@@ -332,7 +352,7 @@ func (rf *refresher) acquire(ctx context.Context, c *Cache, key string, version 
 func (rf *refresher) claim(ctx context.Context, c *Cache, lk store.Locker, key, owner string, version, hint uint64, f *flight) (*heldLock, error) {
 	h := &heldLock{key: key, lk: lk, lockKey: lockKey(key), owner: owner, from: version, f: f}
 	if err := rf.movedOn(ctx, c, key, version, hint); err != nil {
-		rf.release(ctx, c, h, version, false)
+		rf.release(ctx, c, h, version, notSpent)
 		return nil, err
 	}
 	spent := spentKey(key, version)
@@ -343,7 +363,7 @@ func (rf *refresher) claim(ctx context.Context, c *Cache, lk store.Locker, key, 
 		// Refreshed from this version already: this replica's copy lags.
 		// Give it a moment before MSAL reloads it.
 		rf.elsewhere.Add(1)
-		rf.release(ctx, c, h, version, false)
+		rf.release(ctx, c, h, version, notSpent)
 		select {
 		case <-time.After(pollInterval(c.o.RefreshLockTTL)):
 		case <-ctx.Done():
@@ -351,7 +371,7 @@ func (rf *refresher) claim(ctx context.Context, c *Cache, lk store.Locker, key, 
 		}
 		return nil, errRefreshedElsewhere
 	case ctx.Err() != nil:
-		rf.release(ctx, c, h, version, false)
+		rf.release(ctx, c, h, version, notSpent)
 		return nil, ctx.Err()
 	}
 	// Any other failure: the lock is held, refresh without the marker.
@@ -455,12 +475,12 @@ func (rf *refresher) lapsed(c *Cache, h *heldLock) {
 // waiters go on. The marker stays for spentTTL if the refresh wrote a new
 // version, and goes if not (the refresh failed: let another try).
 //
-// spent reports that the refresh reached the IdP: its marker is then kept
-// for spentTTL even when the new state is not stored yet (queued in
-// write-behind while Redis blinked), since another replica redeeming the
-// same refresh token would get invalid_grant and, under rotation with
-// reuse detection, revoke the sign-in.
-func (rf *refresher) release(ctx context.Context, c *Cache, h *heldLock, version uint64, spent bool) {
+// sp says whether the refresh reached the IdP: if the IdP answered with
+// tokens its marker is kept for spentTTL even when the new state is not
+// stored yet (queued in write-behind while Redis blinked), since another
+// replica redeeming the same refresh token would get invalid_grant and,
+// under rotation with reuse detection, revoke the sign-in.
+func (rf *refresher) release(ctx context.Context, c *Cache, h *heldLock, version uint64, sp spentness) {
 	if h.lk != nil {
 		if h.stop != nil {
 			h.stop()
@@ -469,9 +489,14 @@ func (rf *refresher) release(ctx context.Context, c *Cache, h *heldLock, version
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.o.RefreshLockTTL)
 		defer cancel()
 		if h.spentKey != "" {
-			if version != h.from || spent {
+			switch {
+			case version != h.from || sp == spent:
 				_ = h.lk.Renew(ctx, h.spentKey, h.owner, spentTTL)
-			} else {
+			case sp == maybeSpent:
+				// A lost answer: hold other replicas off for a lease, long
+				// enough for a late write to land, not the full spentTTL.
+				_ = h.lk.Renew(ctx, h.spentKey, h.owner, c.o.RefreshLockTTL)
+			default:
 				_ = h.lk.Release(ctx, h.spentKey, h.owner)
 			}
 		}
