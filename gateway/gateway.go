@@ -27,6 +27,12 @@ type Options struct {
 	// tenant's scopes (Authorization: Bearer, X-MS-TOKEN-AAD-ACCESS-TOKEN,
 	// X-MS-TOKEN-AAD-EXPIRES-ON), refreshed when due.
 	PassAccessToken bool
+	// ForwardAuth serves /.auth/verify. Off, that path is 404: its answer
+	// carries the access token (with PassAccessToken) in response headers,
+	// which any script of the app's origin could read if the gateway
+	// served it to browsers; only a proxy's internal subrequest should
+	// reach it (docs/forward-auth.md).
+	ForwardAuth bool
 	// AllowAnonymous are path prefixes served without sign-in (identity
 	// headers are still removed).
 	AllowAnonymous []string
@@ -127,11 +133,11 @@ type identity struct {
 	tok signin.Token
 }
 
-// ServeHTTP routes /.auth/verify to forward-auth, /.auth/ to sign-in, and
+// ServeHTTP routes /.auth/verify to forward-auth (when on), /.auth/ to sign-in, and
 // everything else through the proxy, signed in or anonymous.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
-	case r.URL.Path == VerifyPath:
+	case r.URL.Path == VerifyPath && g.o.ForwardAuth:
 		g.serveVerify(w, r)
 		return
 	case strings.HasPrefix(r.URL.Path, "/.auth/"):

@@ -31,7 +31,7 @@ import (
 type serveConfig struct {
 	listen, publicURL, upstream, tenants, redisURL, keys, caFile string
 	adminListen, defaultTenant, replica, configFile              string
-	passAccessToken, exposeTokens, check                         bool
+	passAccessToken, exposeTokens, check, forwardAuth            bool
 	allowAnonymous, allowedReturn                                listFlag
 	shutdownTimeout                                              time.Duration
 	ops                                                          opsConfig // ops: admin.go
@@ -48,6 +48,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 	fs.StringVar(&c.keys, "keys", "", "the seal keyring `file` (id:base64 keys, first seals); required with Redis so that replicas share it; generated in demo mode")
 	fs.StringVar(&c.caFile, "ca-file", "", "extra CA certificates (PEM `file`) to trust for the identity provider, e.g. devidp's")
 	fs.BoolVar(&c.passAccessToken, "pass-access-token", false, "send the upstream Authorization: Bearer and X-MS-TOKEN-AAD-ACCESS-TOKEN (+ -EXPIRES-ON) for the tenant's scopes, refreshed when due (on in demo mode)")
+	fs.BoolVar(&c.forwardAuth, "forward-auth", false, "serve /.auth/verify for a proxy's auth subrequest (nginx auth_request, Traefik forwardAuth, Caddy forward_auth); off, it is 404, since its answer carries the access token (docs/forward-auth.md)")
 	fs.Var(&c.allowAnonymous, "allow-anonymous", "path `prefix` served without sign-in, repeatable (identity headers still stripped)")
 	fs.Var(&c.allowedReturn, "allowed-return-origin", "absolute `origin` (https://app.example) that post_login_redirect_uri and forward-auth's return URL may name, repeatable")
 	fs.StringVar(&c.defaultTenant, "default-tenant", "", "the tenant `key` /.auth/login/aad signs in with (default: the only one, else a chooser page)")
@@ -63,7 +64,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 
 Serves an app (--upstream) behind Entra ID sign-in on Easy Auth's routes
 (/.auth/login/{tenant}, /.auth/logout, /.auth/me, /.auth/refresh), with Easy
-Auth's identity headers, and forward-auth at /.auth/verify. With no flags it
+Auth's identity headers, and forward-auth at /.auth/verify (--forward-auth). With no flags it
 runs the whole system on embedded defaults (demo mode).
 
 Every flag can also be set by the environment (TENANTGATE_ and the flag in
@@ -243,7 +244,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		}
 	}
 	gw, err := gateway.New(gateway.Options{Upstream: up, Auth: auth, PassAccessToken: c.passAccessToken,
-		AllowAnonymous: c.allowAnonymous, AllowedRedirectHosts: hosts, Logger: logger})
+		ForwardAuth: c.forwardAuth, AllowAnonymous: c.allowAnonymous, AllowedRedirectHosts: hosts, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("--upstream: %w", err)
 	}
