@@ -224,3 +224,33 @@ func TestStepUpForAnotherResourceKeepsTheSession(t *testing.T) {
 		t.Fatalf("Challenge(step-up): %d %q", w.Code, loc)
 	}
 }
+
+// Signing out on the phone ends the phone's session only: the laptop's
+// session of the same user shares the token partition, which stays while
+// a session of the user lives, and goes with the last sign-out.
+func TestLogoutInOneBrowserKeepsTheOthers(t *testing.T) {
+	e := newEnv(t)
+	r := e.replica(redisstore.ModeAuto)
+	login := "/.auth/login/contoso?post_login_redirect_uri=/home"
+	laptop, phone := e.browser(), e.browser()
+	e.signInDue(t, laptop, r, alice) // its next request refreshes: the partition must be there
+	e.signIn(t, phone, r, login, alice)
+	if resp, _ := get(t, phone, r.URL+signin.LogoutPath, "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("phone sign-out: %d", resp.StatusCode)
+	}
+	if resp, _ := api(t, phone, r.URL+"/x"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the phone is still signed in: %d", resp.StatusCode)
+	}
+	if resp, body := api(t, laptop, r.URL+"/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the laptop's session ended because the phone signed out: %d %s", resp.StatusCode, body)
+	}
+	// The last sign-out deletes the partition.
+	s := loadSession(t, laptop, r)
+	if resp, _ := get(t, laptop, r.URL+signin.LogoutPath, "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("laptop sign-out: %d", resp.StatusCode)
+	}
+	tenantOf, _ := r.Tenants.Tenant("contoso")
+	if _, err := tenantOf.Client().AcquireTokenSilent(context.Background(), s.HomeAccountID, tenantOf.Scopes); err == nil {
+		t.Fatal("the user's tokens outlived their last session")
+	}
+}
