@@ -198,3 +198,29 @@ func body0(t *testing.T, b *http.Client, r *replica) string {
 	_, body := get(t, b, r.URL+signin.LogoutPath, "Sec-Fetch-Site", "cross-site")
 	return body
 }
+
+// A second sign-in started while the first one's binding cookie lives
+// keeps its value (a sign-in in another tab still completes) but sends
+// it again with a fresh Max-Age: otherwise the cookie expires before the
+// pending sign-in it guards, which then fails with "another browser".
+func TestBindingCookieIsRefreshedOnEveryLoginStart(t *testing.T) {
+	e := newEnv(t)
+	r := e.replica(redisstore.ModeAuto)
+	b := e.browser()
+	login := "/.auth/login/contoso?post_login_redirect_uri=/home"
+	binding := func(resp *http.Response) *http.Cookie {
+		for _, c := range resp.Cookies() {
+			if c.Name == "tg_signin" {
+				return c
+			}
+		}
+		return nil
+	}
+	resp, _ := get(t, b, r.URL+login)
+	first := binding(resp)
+	resp, _ = get(t, b, r.URL+login)
+	second := binding(resp)
+	if first == nil || second == nil || second.Value != first.Value || second.MaxAge != first.MaxAge || second.MaxAge <= 0 {
+		t.Fatalf("binding cookie: first %v, second %v", first, second)
+	}
+}
