@@ -34,7 +34,8 @@ type Options struct {
 	// reach it (docs/forward-auth.md).
 	ForwardAuth bool
 	// AllowAnonymous are path prefixes served without sign-in (identity
-	// headers are still removed).
+	// headers are still removed), matched by whole segments: "/public"
+	// and "/public/" both cover /public/x, not /publicity.
 	AllowAnonymous []string
 	// AllowedRedirectHosts are the hosts /.auth/verify?redirect=true may
 	// send a browser back to (from X-Forwarded-Host); another host falls
@@ -156,9 +157,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, &identity{s: s, tok: tok})))
 }
 
+// anonymous reports a path under one of AllowAnonymous, matched by whole
+// segments: /public covers /public and /public/x, never /publicity-admin.
 func (g *Gateway) anonymous(path string) bool {
 	for _, p := range g.o.AllowAnonymous {
-		if strings.HasPrefix(path, p) {
+		p = strings.TrimSuffix(p, "/")
+		if p == "" || path == p || strings.HasPrefix(path, p+"/") {
 			return true
 		}
 	}

@@ -49,7 +49,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 	fs.StringVar(&c.caFile, "ca-file", "", "extra CA certificates (PEM `file`) to trust for the identity provider, e.g. devidp's")
 	fs.BoolVar(&c.passAccessToken, "pass-access-token", false, "send the upstream Authorization: Bearer and X-MS-TOKEN-AAD-ACCESS-TOKEN (+ -EXPIRES-ON) for the tenant's scopes, refreshed when due (on in demo mode)")
 	fs.BoolVar(&c.forwardAuth, "forward-auth", false, "serve /.auth/verify for a proxy's auth subrequest (nginx auth_request, Traefik forwardAuth, Caddy forward_auth); off, it is 404, since its answer carries the access token (docs/forward-auth.md)")
-	fs.Var(&c.allowAnonymous, "allow-anonymous", "path `prefix` served without sign-in, repeatable (identity headers still stripped)")
+	fs.Var(&c.allowAnonymous, "allow-anonymous", "path `prefix` served without sign-in, matched by whole segments (/public covers /public/x, not /publicity), repeatable (identity headers still stripped)")
 	fs.Var(&c.allowedReturn, "allowed-return-origin", "absolute `origin` (https://app.example) that post_login_redirect_uri and forward-auth's return URL may name, repeatable")
 	fs.StringVar(&c.defaultTenant, "default-tenant", "", "the tenant `key` /.auth/login/aad signs in with (default: the only one, else a chooser page)")
 	fs.BoolVar(&c.exposeTokens, "expose-tokens", false, "include the access and ID tokens in /.auth/me, as Easy Auth's token store does (never the refresh token)")
