@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -41,6 +42,14 @@ type Options struct {
 	// send a browser back to (from X-Forwarded-Host); another host falls
 	// back to a relative return URL.
 	AllowedRedirectHosts []string
+	// PublicURL is the URL browsers use (--public-url): the upstream's
+	// X-Forwarded-Proto and -Host are its scheme and host. Nil: those of
+	// the request the gateway received.
+	PublicURL *url.URL
+	// TrustedProxies are the peers (an ingress, a load balancer) whose
+	// X-Forwarded-For is kept and extended; from any other peer it is
+	// replaced by the peer's address. Default none.
+	TrustedProxies []netip.Prefix
 	// Transport reaches the upstream. Default: a transport tuned for one
 	// busy upstream on a local network.
 	Transport http.RoundTripper
@@ -51,6 +60,7 @@ type Options struct {
 // http.Handler, safe for concurrent use.
 type Gateway struct {
 	o          Options
+	fwd        forwarded
 	proxy      *httputil.ReverseProxy
 	principals principals
 }
@@ -72,7 +82,10 @@ func New(o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	g := &Gateway{o: o}
+	g := &Gateway{o: o, fwd: forwarded{trusted: o.TrustedProxies}}
+	if o.PublicURL != nil {
+		g.fwd.proto, g.fwd.host = o.PublicURL.Scheme, o.PublicURL.Host
+	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:      g.rewrite,
 		Transport:    o.Transport,
@@ -174,7 +187,7 @@ func (g *Gateway) anonymous(path string) bool {
 // the gateway's own are set for a signed-in request.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(g.o.Upstream)
-	pr.SetXForwarded()
+	g.fwd.set(pr)
 	pr.Out.Host = pr.In.Host
 	stripIdentity(pr.Out.Header)
 	if id, ok := pr.In.Context().Value(ctxKey{}).(*identity); ok {

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
@@ -96,5 +97,40 @@ func TestAnonymousPrefixMatchesWholeSegments(t *testing.T) {
 				t.Errorf("--allow-anonymous %s: %s: %d %.80q", prefix, path, status, body)
 			}
 		}
+	}
+}
+
+// Behind a TLS-terminating ingress the gateway sees plain http: the
+// upstream is told the public URL's scheme and host, and the client's
+// address from the trusted ingress's X-Forwarded-For; an untrusted peer's
+// X-Forwarded-For is replaced by the peer.
+func TestForwardedHeadersBehindAnIngress(t *testing.T) {
+	public, _ := url.Parse("https://app.example")
+	req := "GET /public/x HTTP/1.1\r\nHost: internal:8080\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: evil.example\r\nX-Forwarded-For: 203.0.113.9\r\nConnection: close\r\n\r\n"
+	trusted, err := gateway.ParseTrustedProxies([]string{"127.0.0.0/8", "::1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	front := newTestGateway(t, gateway.Options{AllowAnonymous: []string{"/public"}, PublicURL: public, TrustedProxies: trusted})
+	_, body := rawRequest(t, front, req)
+	for _, want := range []string{"X-Forwarded-Proto: https\n", "X-Forwarded-Host: app.example\n", "X-Forwarded-For: 203.0.113.9, 127.0.0.1\n"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("trusted ingress: no %q in\n%s", want, body)
+		}
+	}
+	front = newTestGateway(t, gateway.Options{AllowAnonymous: []string{"/public"}, PublicURL: public})
+	_, body = rawRequest(t, front, req)
+	if !strings.Contains(body, "X-Forwarded-For: 127.0.0.1\n") || !strings.Contains(body, "X-Forwarded-Proto: https\n") {
+		t.Errorf("untrusted peer: %s", body)
+	}
+	r, _ := http.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "10.1.2.3:5000"
+	r.Header.Set("X-Forwarded-For", "198.51.100.1, 203.0.113.9, 10.9.9.9")
+	ip := gateway.ClientIP([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	if got := ip(r); got != "203.0.113.9" {
+		t.Errorf("client IP through trusted hops: %q", got)
+	}
+	if got := gateway.ClientIP(nil)(r); got != "10.1.2.3" {
+		t.Errorf("client IP without trusted proxies: %q", got)
 	}
 }

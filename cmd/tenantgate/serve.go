@@ -32,7 +32,7 @@ type serveConfig struct {
 	listen, publicURL, upstream, tenants, redisURL, keys, caFile string
 	adminListen, defaultTenant, replica, configFile              string
 	passAccessToken, exposeTokens, check, forwardAuth            bool
-	allowAnonymous, allowedReturn                                listFlag
+	allowAnonymous, allowedReturn, trustedProxies                listFlag
 	shutdownTimeout                                              time.Duration
 	ops                                                          opsConfig // ops: admin.go
 }
@@ -51,6 +51,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 	fs.BoolVar(&c.forwardAuth, "forward-auth", false, "serve /.auth/verify for a proxy's auth subrequest (nginx auth_request, Traefik forwardAuth, Caddy forward_auth); off, it is 404, since its answer carries the access token (docs/forward-auth.md)")
 	fs.Var(&c.allowAnonymous, "allow-anonymous", "path `prefix` served without sign-in, matched by whole segments (/public covers /public/x, not /publicity), repeatable (identity headers still stripped)")
 	fs.Var(&c.allowedReturn, "allowed-return-origin", "absolute `origin` (https://app.example) that post_login_redirect_uri and forward-auth's return URL may name, repeatable")
+	fs.Var(&c.trustedProxies, "trusted-proxies", "`CIDR`s (or addresses) of the proxies in front (the ingress), comma-separated or repeated: their X-Forwarded-For is kept and extended, and the client IP is the first untrusted address from the right (default none: the peer's address)")
 	fs.StringVar(&c.defaultTenant, "default-tenant", "", "the tenant `key` /.auth/login/aad signs in with (default: the only one, else a chooser page)")
 	fs.BoolVar(&c.exposeTokens, "expose-tokens", false, "include the access and ID tokens in /.auth/me, as Easy Auth's token store does (never the refresh token)")
 	fs.StringVar(&c.adminListen, "admin-listen", "", "`addr` of the operations listener (loopback by default; see docs/operations.md)")
@@ -214,7 +215,12 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		return nil, fmt.Errorf("--tenants: %w", err)
 	}
 	a.closers = append(a.closers, func() { tenants.Close() })
-	sessions, err := session.New(st, keys, session.Options{PublicURL: c.publicURL, Replica: c.replica, Logger: logger})
+	trusted, err := gateway.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	sessions, err := session.New(st, keys, session.Options{PublicURL: c.publicURL, Replica: c.replica, Logger: logger,
+		ClientIP: gateway.ClientIP(trusted)})
 	if err != nil {
 		return nil, fmt.Errorf("--public-url: %w", err)
 	}
@@ -237,6 +243,10 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	if err != nil {
 		return nil, fmt.Errorf("--upstream %q: %w", upstream, err)
 	}
+	public, err := url.Parse(c.publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("--public-url: %w", err)
+	}
 	var hosts []string
 	for _, o := range c.allowedReturn {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
@@ -244,7 +254,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		}
 	}
 	gw, err := gateway.New(gateway.Options{Upstream: up, Auth: auth, PassAccessToken: c.passAccessToken,
-		ForwardAuth: c.forwardAuth, AllowAnonymous: c.allowAnonymous, AllowedRedirectHosts: hosts, Logger: logger})
+		ForwardAuth: c.forwardAuth, PublicURL: public, TrustedProxies: trusted, AllowAnonymous: c.allowAnonymous, AllowedRedirectHosts: hosts, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("--upstream: %w", err)
 	}

@@ -132,7 +132,10 @@ func TestServeEndToEnd(t *testing.T) {
 			if h.Get("X-Ms-Token-Aad-Refresh-Token") != "" {
 				t.Error("a refresh token header reached the upstream")
 			}
-			if h.Get("X-Forwarded-Proto") != "http" || h.Get("X-Forwarded-Host") == "" || h.Get("X-Forwarded-For") == "" {
+			// From --public-url (the URL browsers use), which the fixture
+			// leaves at its default, http://localhost:PORT.
+			pu, _ := url.Parse(g.URL)
+			if h.Get("X-Forwarded-Proto") != "http" || h.Get("X-Forwarded-Host") != "localhost:"+pu.Port() || h.Get("X-Forwarded-For") != "127.0.0.1" {
 				t.Errorf("X-Forwarded-*: %v", h)
 			}
 		}
