@@ -28,6 +28,9 @@ func (noTenants) Tenant(string) (*tenant.Tenant, bool)       { return nil, false
 func (noTenants) Tenants() []*tenant.Tenant                  { return nil }
 func (noTenants) Organizations() (*tenant.Tenant, bool)      { return nil, false }
 func (noTenants) ForTenantID(string) (*tenant.Tenant, error) { return nil, tenant.ErrTenantNotAllowed }
+func (noTenants) OrganizationsFor(string) (*tenant.Tenant, error) {
+	return nil, tenant.ErrTenantNotAllowed
+}
 
 // newTestGateway serves a gateway with o (Upstream and Auth filled in) in
 // front of an upstream that echoes the method, path and headers it got.

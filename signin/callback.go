@@ -162,7 +162,10 @@ func (h *Handler) verifyResult(ctx context.Context, t *tenant.Tenant, res confid
 		if err != nil {
 			return id, nil, nil, err
 		}
-		if owner, err = h.o.Tenants.ForTenantID(tid); err != nil {
+		// The app's own client for the tenant: the ID token's audience and
+		// the token cache are the app's, even for a tenant configured on
+		// its own with another client ID.
+		if owner, err = h.o.Tenants.OrganizationsFor(tid); err != nil {
 			return id, nil, nil, fmt.Errorf("signin: %w", err)
 		}
 	}

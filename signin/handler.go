@@ -25,6 +25,10 @@ type Tenants interface {
 	// ForTenantID returns the tenant of a signed-in user's tid, or an
 	// error wrapping tenant.ErrTenantNotAllowed.
 	ForTenantID(tid string) (*tenant.Tenant, error)
+	// OrganizationsFor returns the multi-tenant app's client for tid (a
+	// session signed in through it), or an error wrapping
+	// tenant.ErrTenantNotAllowed.
+	OrganizationsFor(tid string) (*tenant.Tenant, error)
 }
 
 // Sealer seals pending sign-ins (they hold the PKCE verifier and the

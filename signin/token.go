@@ -30,7 +30,13 @@ func (h *Handler) owner(s *session.Session) (*tenant.Tenant, error) {
 			return t, nil
 		}
 	}
-	t, err := h.o.Tenants.ForTenantID(s.TenantID)
+	lookup := h.o.Tenants.ForTenantID
+	if s.TenantKey == tenant.OrganizationsKey {
+		// Signed in through the multi-tenant app: its client holds the
+		// tokens, even when the tenant is also configured on its own.
+		lookup = h.o.Tenants.OrganizationsFor
+	}
+	t, err := lookup(s.TenantID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the session's tenant is no longer served (%v)", ErrSignInRequired, err)
 	}
