@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"strings"
 	"sync"
 
 	"github.com/tenantgate/tenantgate/session"
@@ -30,9 +29,34 @@ type principal struct {
 	RoleType string         `json:"role_typ"`
 }
 
-// isIdentityHeader reports a header only the gateway may set.
+// isIdentityHeader reports a header only the gateway may set, however it
+// is spelt: http.Header leaves names with "_" uncanonicalized, and some
+// servers and frameworks (CGI, PHP, WSGI, Rack) read "_" as "-", so
+// X_MS_CLIENT_PRINCIPAL_NAME would reach the app as the identity.
 func isIdentityHeader(name string) bool {
-	return strings.HasPrefix(name, "X-Ms-Client-Principal") || strings.HasPrefix(name, "X-Ms-Token-")
+	return hasHeaderPrefix(name, "X-MS-CLIENT-PRINCIPAL") || hasHeaderPrefix(name, "X-MS-TOKEN-")
+}
+
+// hasHeaderPrefix reports whether name starts with prefix (upper case,
+// dashes), case-insensitively and with "_" read as "-", without
+// allocating: it runs for every header of every request.
+func hasHeaderPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // stripIdentity removes every identity header a client sent. Header names

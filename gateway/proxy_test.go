@@ -137,3 +137,14 @@ func TestForwardedHeadersBehindAnIngress(t *testing.T) {
 		t.Errorf("client IP without trusted proxies: %q", got)
 	}
 }
+
+// An underscore spelling of an identity header (X_MS_CLIENT_PRINCIPAL_NAME,
+// which CGI-style apps read as X-MS-CLIENT-PRINCIPAL-NAME) never reaches
+// the upstream.
+func TestUnderscoreIdentityHeaderIsStripped(t *testing.T) {
+	front := newTestGateway(t, gateway.Options{AllowAnonymous: []string{"/public"}})
+	_, body := rawRequest(t, front, "GET /public/x HTTP/1.1\r\nHost: a\r\nX_MS_CLIENT_PRINCIPAL_NAME: admin@victim\r\nx_ms_token_aad_access_token: forged\r\nX-App-Header: kept\r\nConnection: close\r\n\r\n")
+	if strings.Contains(body, "admin@victim") || strings.Contains(body, "forged") || !strings.Contains(body, "X-App-Header: kept") {
+		t.Errorf("upstream got:\n%s", body)
+	}
+}
