@@ -147,9 +147,16 @@ type identity struct {
 	tok signin.Token
 }
 
-// ServeHTTP routes /.auth/verify to forward-auth (when on), /.auth/ to sign-in, and
+// ServeHTTP cleans the path first (so that the anonymous check and the
+// upstream see the same one), then routes /.auth/verify to forward-auth
+// (when on), /.auth/ to sign-in, and
 // everything else through the proxy, signed in or anonymous.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, err := cleanRequest(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	switch {
 	case r.URL.Path == VerifyPath && g.o.ForwardAuth:
 		g.serveVerify(w, r)

@@ -148,3 +148,31 @@ func TestUnderscoreIdentityHeaderIsStripped(t *testing.T) {
 		t.Errorf("upstream got:\n%s", body)
 	}
 }
+
+// The gateway used alone (no ServeMux in front) or with CONNECT cleans the
+// path itself before deciding anonymous or signed in, and the upstream
+// gets the cleaned path: /public/../admin is /admin, which needs sign-in;
+// what cannot be cleaned safely is 400.
+func TestPathIsCleanedBeforeTheAnonymousCheck(t *testing.T) {
+	front := newTestGateway(t, gateway.Options{AllowAnonymous: []string{"/public/"}})
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		upstream     string // the path the upstream got, when 200
+	}{
+		{"GET", "/public/../admin", http.StatusUnauthorized, ""},
+		{"GET", "/public/%2e%2e/admin", http.StatusUnauthorized, ""},
+		{"GET", "/public/./a//b/", http.StatusOK, "path=/public/a/b/ "},
+		{"GET", "/public/a/../b", http.StatusOK, "path=/public/b "},
+		{"GET", "/public/%2e%2e%2fadmin", http.StatusBadRequest, ""},
+		{"GET", "/public/..%5cadmin", http.StatusBadRequest, ""},
+		{"GET", "/public/..;/admin", http.StatusBadRequest, ""},
+		{"CONNECT", "/public/../admin", http.StatusBadRequest, ""},
+		{"CONNECT", "/public/x", http.StatusBadRequest, ""},
+	} {
+		status, body := rawRequest(t, front, tc.method+" "+tc.path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+		if status != tc.status || (tc.upstream != "" && !strings.Contains(body, tc.upstream)) || (status != http.StatusOK && strings.Contains(body, "method=")) {
+			t.Errorf("%s %s: %d %.100q, want %d %q", tc.method, tc.path, status, body, tc.status, tc.upstream)
+		}
+	}
+}
