@@ -61,6 +61,7 @@ type Options struct {
 type Gateway struct {
 	o          Options
 	fwd        forwarded
+	cookies    []string // tenantgate's own, never sent upstream
 	proxy      *httputil.ReverseProxy
 	principals principals
 }
@@ -82,7 +83,7 @@ func New(o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	g := &Gateway{o: o, fwd: forwarded{trusted: o.TrustedProxies}}
+	g := &Gateway{o: o, fwd: forwarded{trusted: o.TrustedProxies}, cookies: o.Auth.CookieNames()}
 	if o.PublicURL != nil {
 		g.fwd.proto, g.fwd.host = o.PublicURL.Scheme, o.PublicURL.Host
 	}
@@ -197,6 +198,13 @@ func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	g.fwd.set(pr)
 	pr.Out.Host = pr.In.Host
 	stripIdentity(pr.Out.Header)
+	stripCookies(pr.Out.Header, g.cookies)
+	if g.o.PassAccessToken {
+		// The upstream trusts Authorization to be the gateway's: a client's
+		// own never goes on, whether or not the gateway sets one (an
+		// anonymous path, a tenant without scopes).
+		delete(pr.Out.Header, "Authorization")
+	}
 	if id, ok := pr.In.Context().Value(ctxKey{}).(*identity); ok {
 		g.setIdentity(pr.Out.Header, id.s, id.tok)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/tenantgate/tenantgate/session"
@@ -67,6 +69,38 @@ func stripIdentity(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// stripCookies removes the cookies named in names from the Cookie
+// header, keeping the app's others (and the header itself only if any
+// remain).
+func stripCookies(h http.Header, names []string) {
+	lines := h["Cookie"]
+	if len(lines) == 0 || len(names) == 0 {
+		return
+	}
+	var kept []string
+	changed := false
+	for _, line := range lines {
+		for _, part := range strings.Split(line, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if slices.Contains(names, name) {
+				changed = true
+				continue
+			}
+			if p := strings.TrimSpace(part); p != "" {
+				kept = append(kept, p)
+			}
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
 }
 
 // principals caches each session's encoded principal: the claims change

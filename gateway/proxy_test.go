@@ -176,3 +176,21 @@ func TestPathIsCleanedBeforeTheAnonymousCheck(t *testing.T) {
 		}
 	}
 }
+
+// With PassAccessToken the upstream trusts Authorization to be the
+// gateway's: a client's own never reaches it, even where the gateway sets
+// none (an anonymous path). tenantgate's own cookies (session, sign-in
+// binding) are removed from what goes upstream; the app's stay.
+func TestClientAuthorizationAndOwnCookiesNeverReachTheUpstream(t *testing.T) {
+	front := newTestGateway(t, gateway.Options{AllowAnonymous: []string{"/public/"}, PassAccessToken: true})
+	_, body := rawRequest(t, front, "GET /public/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer forged\r\nCookie: tg_session=SECRETSESSIONVALUE; app=1; tg_signin=BINDING\r\nCookie: other=2\r\nConnection: close\r\n\r\n")
+	if strings.Contains(body, "Bearer forged") || strings.Contains(body, "SECRETSESSIONVALUE") || strings.Contains(body, "BINDING") || !strings.Contains(body, "Cookie: app=1; other=2\n") {
+		t.Errorf("upstream got:\n%s", body)
+	}
+	// Without PassAccessToken the app's own Authorization passes.
+	front = newTestGateway(t, gateway.Options{AllowAnonymous: []string{"/public/"}})
+	_, body = rawRequest(t, front, "GET /public/x HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer app-own\r\nCookie: tg_session=SECRETSESSIONVALUE\r\nConnection: close\r\n\r\n")
+	if !strings.Contains(body, "Bearer app-own") || strings.Contains(body, "SECRETSESSIONVALUE") || strings.Contains(body, "Cookie:") {
+		t.Errorf("upstream got:\n%s", body)
+	}
+}

@@ -148,6 +148,17 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
+// CookieNames are the cookies tenantgate itself sets (the session's and
+// the sign-in binding's): a proxy in front of an app removes them from
+// what it forwards, since the app has no use for them and must never
+// hold a session cookie.
+func (h *Handler) CookieNames() []string {
+	if h.o.Sessions == nil {
+		return nil
+	}
+	return []string{h.o.Sessions.CookieName(), h.bindingCookie()}
+}
+
 // RedirectURI is the callback URL to register with every tenant's app.
 func (h *Handler) RedirectURI() string { return h.redirect }
 
