@@ -139,6 +139,14 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	if c.replica == "" {
 		c.replica, _ = os.Hostname()
 	}
+	if c.publicURL != "" {
+		// The routes (/.auth/…, the app's paths) are served at the root;
+		// a path would give redirect URIs and cookies that never match.
+		u, err := url.Parse(c.publicURL)
+		if err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("--public-url %q: must be scheme://host[:port] without a path: tenantgate serves its routes at the root (give it its own host name, or let the proxy in front strip the prefix)", c.publicURL)
+		}
+	}
 	a.ln, err = net.Listen("tcp", c.listen)
 	if err != nil {
 		return nil, fmt.Errorf("--listen %s: %w", c.listen, err)
