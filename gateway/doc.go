@@ -7,6 +7,9 @@
 //
 // Whatever a client sends, every inbound X-MS-CLIENT-PRINCIPAL* and
 // X-MS-TOKEN-* header is removed before the request goes on, signed in or
-// not, so a client can never forge an identity; the refresh token never
-// leaves the gateway.
+// not (underscore spellings too), so a client can never forge an
+// identity; with PassAccessToken a client's own Authorization goes too.
+// tenantgate's own cookies never reach the app, the path is cleaned
+// before the anonymous check, and the refresh token never leaves the
+// gateway.
 package gateway

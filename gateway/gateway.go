@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -27,13 +28,28 @@ type Options struct {
 	// tenant's scopes (Authorization: Bearer, X-MS-TOKEN-AAD-ACCESS-TOKEN,
 	// X-MS-TOKEN-AAD-EXPIRES-ON), refreshed when due.
 	PassAccessToken bool
+	// ForwardAuth serves /.auth/verify. Off, that path is 404: its answer
+	// carries the access token (with PassAccessToken) in response headers,
+	// which any script of the app's origin could read if the gateway
+	// served it to browsers; only a proxy's internal subrequest should
+	// reach it (docs/forward-auth.md).
+	ForwardAuth bool
 	// AllowAnonymous are path prefixes served without sign-in (identity
-	// headers are still removed).
+	// headers are still removed), matched by whole segments: "/public"
+	// and "/public/" both cover /public/x, not /publicity.
 	AllowAnonymous []string
 	// AllowedRedirectHosts are the hosts /.auth/verify?redirect=true may
 	// send a browser back to (from X-Forwarded-Host); another host falls
 	// back to a relative return URL.
 	AllowedRedirectHosts []string
+	// PublicURL is the URL browsers use (--public-url): the upstream's
+	// X-Forwarded-Proto and -Host are its scheme and host. Nil: those of
+	// the request the gateway received.
+	PublicURL *url.URL
+	// TrustedProxies are the peers (an ingress, a load balancer) whose
+	// X-Forwarded-For is kept and extended; from any other peer it is
+	// replaced by the peer's address. Default none.
+	TrustedProxies []netip.Prefix
 	// Transport reaches the upstream. Default: a transport tuned for one
 	// busy upstream on a local network.
 	Transport http.RoundTripper
@@ -44,6 +60,8 @@ type Options struct {
 // http.Handler, safe for concurrent use.
 type Gateway struct {
 	o          Options
+	fwd        forwarded
+	cookies    []string // tenantgate's own, never sent upstream
 	proxy      *httputil.ReverseProxy
 	principals principals
 }
@@ -65,7 +83,10 @@ func New(o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	g := &Gateway{o: o}
+	g := &Gateway{o: o, fwd: forwarded{trusted: o.TrustedProxies}, cookies: o.Auth.CookieNames()}
+	if o.PublicURL != nil {
+		g.fwd.proto, g.fwd.host = o.PublicURL.Scheme, o.PublicURL.Host
+	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:      g.rewrite,
 		Transport:    o.Transport,
@@ -127,11 +148,18 @@ type identity struct {
 	tok signin.Token
 }
 
-// ServeHTTP routes /.auth/verify to forward-auth, /.auth/ to sign-in, and
+// ServeHTTP cleans the path first (so that the anonymous check and the
+// upstream see the same one), then routes /.auth/verify to forward-auth
+// (when on), /.auth/ to sign-in, and
 // everything else through the proxy, signed in or anonymous.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r, err := cleanRequest(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	switch {
-	case r.URL.Path == VerifyPath:
+	case r.URL.Path == VerifyPath && g.o.ForwardAuth:
 		g.serveVerify(w, r)
 		return
 	case strings.HasPrefix(r.URL.Path, "/.auth/"):
@@ -150,9 +178,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy.ServeHTTP(w, r.WithContext(context.WithValue(ctx, ctxKey{}, &identity{s: s, tok: tok})))
 }
 
+// anonymous reports a path under one of AllowAnonymous, matched by whole
+// segments: /public covers /public and /public/x, never /publicity-admin.
 func (g *Gateway) anonymous(path string) bool {
 	for _, p := range g.o.AllowAnonymous {
-		if strings.HasPrefix(path, p) {
+		p = strings.TrimSuffix(p, "/")
+		if p == "" || path == p || strings.HasPrefix(path, p+"/") {
 			return true
 		}
 	}
@@ -164,9 +195,16 @@ func (g *Gateway) anonymous(path string) bool {
 // the gateway's own are set for a signed-in request.
 func (g *Gateway) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(g.o.Upstream)
-	pr.SetXForwarded()
+	g.fwd.set(pr)
 	pr.Out.Host = pr.In.Host
 	stripIdentity(pr.Out.Header)
+	stripCookies(pr.Out.Header, g.cookies)
+	if g.o.PassAccessToken {
+		// The upstream trusts Authorization to be the gateway's: a client's
+		// own never goes on, whether or not the gateway sets one (an
+		// anonymous path, a tenant without scopes).
+		delete(pr.Out.Header, "Authorization")
+	}
 	if id, ok := pr.In.Context().Value(ctxKey{}).(*identity); ok {
 		g.setIdentity(pr.Out.Header, id.s, id.tok)
 	}

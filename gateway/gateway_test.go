@@ -11,7 +11,7 @@ import (
 // every identity header goes, however it was spelt.
 func TestStripIdentityRemovesEverySpelling(t *testing.T) {
 	h := http.Header{}
-	for _, name := range []string{"X-MS-CLIENT-PRINCIPAL", "x-ms-client-principal-id", "X-Ms-Client-Principal-Name", "X-MS-CLIENT-PRINCIPAL-IDP", "x-ms-token-aad-access-token", "X-MS-TOKEN-AAD-REFRESH-TOKEN", "X-MS-TOKEN-GOOGLE-ID-TOKEN"} {
+	for _, name := range []string{"X-MS-CLIENT-PRINCIPAL", "x-ms-client-principal-id", "X-Ms-Client-Principal-Name", "X-MS-CLIENT-PRINCIPAL-IDP", "x-ms-token-aad-access-token", "X-MS-TOKEN-AAD-REFRESH-TOKEN", "X-MS-TOKEN-GOOGLE-ID-TOKEN", "X_MS_CLIENT_PRINCIPAL_NAME", "x_ms_token_aad_access_token", "X-Ms_Client-Principal"} {
 		h.Add(name, "forged")
 	}
 	h.Add("X-Ms-Other", "kept")

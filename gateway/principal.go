@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -30,9 +31,34 @@ type principal struct {
 	RoleType string         `json:"role_typ"`
 }
 
-// isIdentityHeader reports a header only the gateway may set.
+// isIdentityHeader reports a header only the gateway may set, however it
+// is spelt: http.Header leaves names with "_" uncanonicalized, and some
+// servers and frameworks (CGI, PHP, WSGI, Rack) read "_" as "-", so
+// X_MS_CLIENT_PRINCIPAL_NAME would reach the app as the identity.
 func isIdentityHeader(name string) bool {
-	return strings.HasPrefix(name, "X-Ms-Client-Principal") || strings.HasPrefix(name, "X-Ms-Token-")
+	return hasHeaderPrefix(name, "X-MS-CLIENT-PRINCIPAL") || hasHeaderPrefix(name, "X-MS-TOKEN-")
+}
+
+// hasHeaderPrefix reports whether name starts with prefix (upper case,
+// dashes), case-insensitively and with "_" read as "-", without
+// allocating: it runs for every header of every request.
+func hasHeaderPrefix(name, prefix string) bool {
+	if len(name) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'a' <= c && c <= 'z':
+			c -= 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // stripIdentity removes every identity header a client sent. Header names
@@ -43,6 +69,38 @@ func stripIdentity(h http.Header) {
 			delete(h, name)
 		}
 	}
+}
+
+// stripCookies removes the cookies named in names from the Cookie
+// header, keeping the app's others (and the header itself only if any
+// remain).
+func stripCookies(h http.Header, names []string) {
+	lines := h["Cookie"]
+	if len(lines) == 0 || len(names) == 0 {
+		return
+	}
+	var kept []string
+	changed := false
+	for _, line := range lines {
+		for _, part := range strings.Split(line, ";") {
+			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+			if slices.Contains(names, name) {
+				changed = true
+				continue
+			}
+			if p := strings.TrimSpace(part); p != "" {
+				kept = append(kept, p)
+			}
+		}
+	}
+	if !changed {
+		return
+	}
+	if len(kept) == 0 {
+		delete(h, "Cookie")
+		return
+	}
+	h["Cookie"] = []string{strings.Join(kept, "; ")}
 }
 
 // principals caches each session's encoded principal: the claims change

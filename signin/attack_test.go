@@ -198,3 +198,66 @@ func body0(t *testing.T, b *http.Client, r *replica) string {
 	_, body := get(t, b, r.URL+signin.LogoutPath, "Sec-Fetch-Site", "cross-site")
 	return body
 }
+
+// A second sign-in started while the first one's binding cookie lives
+// keeps its value (a sign-in in another tab still completes) but sends
+// it again with a fresh Max-Age: otherwise the cookie expires before the
+// pending sign-in it guards, which then fails with "another browser".
+func TestBindingCookieIsRefreshedOnEveryLoginStart(t *testing.T) {
+	e := newEnv(t)
+	r := e.replica(redisstore.ModeAuto)
+	b := e.browser()
+	login := "/.auth/login/contoso?post_login_redirect_uri=/home"
+	binding := func(resp *http.Response) *http.Cookie {
+		for _, c := range resp.Cookies() {
+			if c.Name == "tg_signin" {
+				return c
+			}
+		}
+		return nil
+	}
+	resp, _ := get(t, b, r.URL+login)
+	first := binding(resp)
+	resp, _ = get(t, b, r.URL+login)
+	second := binding(resp)
+	if first == nil || second == nil || second.Value != first.Value || second.MaxAge != first.MaxAge || second.MaxAge <= 0 {
+		t.Fatalf("binding cookie: first %v, second %v", first, second)
+	}
+}
+
+// A cross-site page posts an error with a state the attacker started in
+// their own browser: the victim's browser fails the binding check before
+// anything is shown, and even the browser that started the sign-in sees a
+// fixed text for the error code, never the request's error_description.
+func TestCallbackErrorIsCheckedAndNeverEchoed(t *testing.T) {
+	e := newEnv(t)
+	r := e.replica(redisstore.ModeAuto)
+	lure := "Your account is locked. Call +1-555-0100 to unlock it."
+	post := func(b *http.Client, state string) (*http.Response, string) {
+		form := url.Values{"state": {state}, "error": {"access_denied"}, "error_description": {lure}}
+		req, _ := http.NewRequest(http.MethodPost, r.URL+signin.CallbackPath, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		resp, body := do(t, b, req)
+		if resp.StatusCode == http.StatusSeeOther {
+			resp, body = get(t, b, r.URL+resp.Header.Get("Location"))
+		}
+		return resp, body
+	}
+	stateOf := func(f flow) string {
+		u, _ := url.Parse(f.authorize)
+		return u.Query().Get("state")
+	}
+	attacker, victim := e.browser(), e.browser()
+	resp, body := post(victim, stateOf(e.start(t, attacker, r, "/.auth/login/contoso")))
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "555-0100") || !strings.Contains(body, "another browser") {
+		t.Fatalf("an error posted to another browser: %d %s", resp.StatusCode, body)
+	}
+	resp, body = get(t, victim, r.URL+signin.CallbackPath+"?"+url.Values{"state": {stateOf(e.start(t, attacker, r, "/.auth/login/contoso"))}, "error": {"access_denied"}, "error_description": {lure}}.Encode())
+	if resp.StatusCode != http.StatusForbidden || strings.Contains(body, "555-0100") {
+		t.Fatalf("an error in a GET to another browser: %d %s", resp.StatusCode, body)
+	}
+	resp, body = post(attacker, stateOf(e.start(t, attacker, r, "/.auth/login/contoso")))
+	if resp.StatusCode != http.StatusBadRequest || strings.Contains(body, "555-0100") || !strings.Contains(body, "declined") {
+		t.Fatalf("an error in the browser that started: %d %s", resp.StatusCode, body)
+	}
+}

@@ -58,15 +58,20 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e := f.Get("error"); e != "" {
-		h.idpError(w, r, p, e, f.Get("error_description"))
-		return
+		// Like a code, an error goes through the browser check first: a
+		// cross-site page can post one with a state it started itself.
+		p.Error = knownOAuthError(e)
+		if desc := f.Get("error_description"); desc != "" {
+			h.o.Logger.Info("signin: the identity provider sent an error", slog.String("error", p.Error), slog.String("description", truncate(desc, 300)))
+		}
+	} else {
+		code := f.Get("code")
+		if code == "" || len(code) > 8<<10 {
+			h.fail(w, r, errors.New("signin: the callback carries no authorization code"))
+			return
+		}
+		p.Code = code
 	}
-	code := f.Get("code")
-	if code == "" || len(code) > 8<<10 {
-		h.fail(w, r, errors.New("signin: the callback carries no authorization code"))
-		return
-	}
-	p.Code = code
 	if r.Method == http.MethodGet {
 		h.finish(w, r, p)
 		return
@@ -79,9 +84,10 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, CallbackPath+"?resume="+url.QueryEscape(resume), http.StatusSeeOther)
 }
 
-// idpError handles an error the IdP sent back instead of a code.
-func (h *Handler) idpError(w http.ResponseWriter, r *http.Request, p pending, code, desc string) {
-	if p.Switch && (code == "login_required" || code == "interaction_required" || code == "consent_required") {
+// idpError handles an error the IdP sent back instead of a code, once
+// the browser is known to be the one that started the sign-in.
+func (h *Handler) idpError(w http.ResponseWriter, r *http.Request, p pending) {
+	if p.Switch && (p.Error == "login_required" || p.Error == "interaction_required" || p.Error == "consent_required") {
 		// The silent switch did not work: ask with the page.
 		t, _, err := h.resolve(p.Tenant)
 		if err != nil {
@@ -91,11 +97,42 @@ func (h *Handler) idpError(w http.ResponseWriter, r *http.Request, p pending, co
 		h.redirectToIdP(w, r, t, pending{Tenant: p.Tenant, Return: p.Return, Scopes: p.Scopes, Hint: p.Hint})
 		return
 	}
-	if len(desc) > 300 {
-		desc = desc[:300]
-	}
 	h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: p.Tenant})
-	h.fail(w, r, fmt.Errorf("signin: the identity provider refused the sign-in: %s: %s", code, desc))
+	h.o.Logger.Info("signin: refused by the identity provider", slog.String("path", r.URL.Path), slog.String("error", p.Error))
+	page(w, http.StatusBadRequest, "Sign-in failed", oauthErrorText[p.Error])
+}
+
+// oauthErrorText is what the page says for each OAuth error code: a fixed
+// text, never the error_description of the request, which anyone can
+// write (the IdP's own is in the log).
+var oauthErrorText = map[string]string{
+	"access_denied":              "The sign-in was declined, or your organization does not allow you to use this app. Start again, or ask your administrator.",
+	"login_required":             "The identity provider needs you to sign in. Start again.",
+	"interaction_required":       "The identity provider needs you to complete the sign-in on its page. Start again.",
+	"consent_required":           "This app needs your consent, or your administrator's. Start again, or ask your administrator.",
+	"account_selection_required": "Choose an account to sign in with. Start again.",
+	"invalid_request":            "The identity provider refused the sign-in request. Start again; if it keeps failing, tell the app's administrator.",
+	"invalid_scope":              "The identity provider refused the permissions this app asks for. Tell the app's administrator.",
+	"unauthorized_client":        "This app is not allowed to sign you in. Tell the app's administrator.",
+	"unsupported_response_type":  "The identity provider refused the sign-in request. Tell the app's administrator.",
+	"server_error":               "The identity provider failed. Start again in a moment.",
+	"temporarily_unavailable":    "The identity provider is temporarily unavailable. Start again in a moment.",
+	"":                           "The identity provider refused the sign-in. Start again.",
+}
+
+// knownOAuthError is code if it is one of oauthErrorText's, else "".
+func knownOAuthError(code string) string {
+	if _, ok := oauthErrorText[code]; ok {
+		return code
+	}
+	return ""
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 // finish checks the browser, redeems the code, verifies the ID token and
@@ -105,6 +142,10 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 	c, err := r.Cookie(h.bindingCookie())
 	if err != nil || subtle.ConstantTimeCompare([]byte(hashHex(c.Value)), []byte(p.Binding)) != 1 {
 		h.fail(w, r, errWrongBrowser)
+		return
+	}
+	if p.Error != "" || p.Code == "" {
+		h.idpError(w, r, p)
 		return
 	}
 	t, _, err := h.resolve(p.Tenant)
@@ -162,7 +203,10 @@ func (h *Handler) verifyResult(ctx context.Context, t *tenant.Tenant, res confid
 		if err != nil {
 			return id, nil, nil, err
 		}
-		if owner, err = h.o.Tenants.ForTenantID(tid); err != nil {
+		// The app's own client for the tenant: the ID token's audience and
+		// the token cache are the app's, even for a tenant configured on
+		// its own with another client ID.
+		if owner, err = h.o.Tenants.OrganizationsFor(tid); err != nil {
 			return id, nil, nil, fmt.Errorf("signin: %w", err)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	msalerrors "github.com/AzureAD/microsoft-authentication-library-for-go/apps/errors"
@@ -28,6 +29,23 @@ func (e *ConsentRequiredError) Error() string {
 	return fmt.Sprintf("signin: the user has not consented to %s; sign in again with these scopes", strings.Join(e.Scopes, " "))
 }
 
+// InteractionRequiredError means the IdP wants the user at its page for
+// the scopes asked for (multi-factor authentication, a Conditional Access
+// policy, consent), while the refresh token itself is fine: returned by
+// Token for scopes beyond the tenant's configured ones, whose failure says
+// nothing about the session. Challenge sends the browser through sign-in
+// with these scopes; the session stays. Claims is the IdP's claims
+// challenge, when it sent one.
+type InteractionRequiredError struct {
+	Scopes []string
+	Claims string
+	Reason string // the OAuth error and AADSTS codes, for logs
+}
+
+func (e *InteractionRequiredError) Error() string {
+	return fmt.Sprintf("signin: the identity provider needs the user's interaction for %s (%s); sign in again with these scopes", strings.Join(e.Scopes, " "), e.Reason)
+}
+
 // TransientError is a failure that says nothing about the user's sign-in:
 // the store or the IdP did not answer, or answered 5xx. The request may be
 // retried; the session is kept.
@@ -41,19 +59,27 @@ type entraError struct {
 	Error      string `json:"error"`
 	ErrorCodes []int  `json:"error_codes"`
 	Suberror   string `json:"suberror"`
+	Claims     string `json:"claims"`
 }
 
-// signInCodes are the AADSTS codes after which only the user can help:
-// the refresh token expired (70008, 700082), was revoked or the password
-// changed (50173, 50133), the account is gone (50034), or a newer sign-in
-// is required (50078, 50079, 50076: MFA; 50058: no IdP session).
-var signInCodes = []int{70008, 700082, 50173, 50133, 50034, 50058, 50076, 50078, 50079, 54005, 70000}
+// refreshTokenCodes are the AADSTS codes that concern the refresh token
+// itself: expired (70008, 700082), revoked or the password changed (50173,
+// 50133), the account is gone (50034), already redeemed (54005), invalid
+// (70000). They end the session, whatever scopes were asked for.
+var refreshTokenCodes = []int{70008, 700082, 50173, 50133, 50034, 54005, 70000}
 
-// classify maps what a token request returned to the three outcomes the
-// routes branch on: ErrSignInRequired, *ConsentRequiredError, or
+// interactionCodes ask the user to come to the IdP's page for the scopes
+// asked for: MFA (50076, 50078, 50079), no IdP session (50058), a
+// Conditional Access policy (53000-53003).
+var interactionCodes = []int{50058, 50076, 50078, 50079, 53000, 53001, 53002, 53003}
+
+// classify maps what a token request returned to the outcomes the routes
+// branch on: ErrSignInRequired (the refresh token is gone or refused),
+// *InteractionRequiredError (the IdP wants the user for these scopes; the
+// caller decides whether that ends the session), *ConsentRequiredError, or
 // *TransientError (anything else: the store, the network, the IdP's 5xx,
-// a misconfigured client). scopes are what was asked for, for the consent
-// error. A nil err stays nil.
+// a misconfigured client). scopes are what was asked for. A nil err stays
+// nil.
 func classify(err error, scopes []string) error {
 	if err == nil {
 		return nil
@@ -78,19 +104,25 @@ func classify(err error, scopes []string) error {
 			return &ConsentRequiredError{Scopes: append([]string(nil), scopes...)}
 		}
 	}
-	switch ee.Error {
-	case "invalid_grant", "interaction_required", "login_required", "consent_required":
-		if ee.Suberror == "consent_required" {
-			return &ConsentRequiredError{Scopes: append([]string(nil), scopes...)}
-		}
-		return fmt.Errorf("%w (%s, AADSTS%v)", ErrSignInRequired, ee.Error, ee.ErrorCodes)
+	if ee.Suberror == "consent_required" {
+		return &ConsentRequiredError{Scopes: append([]string(nil), scopes...)}
 	}
 	for _, c := range ee.ErrorCodes {
-		for _, s := range signInCodes {
-			if c == s {
-				return fmt.Errorf("%w (AADSTS%d)", ErrSignInRequired, c)
-			}
+		if slices.Contains(refreshTokenCodes, c) {
+			return fmt.Errorf("%w (%s, AADSTS%d)", ErrSignInRequired, ee.Error, c)
 		}
+	}
+	interaction := slices.ContainsFunc(ee.ErrorCodes, func(c int) bool { return slices.Contains(interactionCodes, c) })
+	switch ee.Error {
+	case "invalid_grant", "interaction_required", "login_required", "consent_required":
+		interaction = true
+	}
+	if interaction {
+		claims := ee.Claims
+		if len(claims) > 4<<10 || !json.Valid([]byte(claims)) {
+			claims = ""
+		}
+		return &InteractionRequiredError{Scopes: append([]string(nil), scopes...), Claims: claims, Reason: fmt.Sprintf("%s, AADSTS%v", ee.Error, ee.ErrorCodes)}
 	}
 	// invalid_client, invalid_request, unauthorized_client: the app's
 	// configuration or credential, not the user; the operator must act.

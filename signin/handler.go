@@ -25,6 +25,10 @@ type Tenants interface {
 	// ForTenantID returns the tenant of a signed-in user's tid, or an
 	// error wrapping tenant.ErrTenantNotAllowed.
 	ForTenantID(tid string) (*tenant.Tenant, error)
+	// OrganizationsFor returns the multi-tenant app's client for tid (a
+	// session signed in through it), or an error wrapping
+	// tenant.ErrTenantNotAllowed.
+	OrganizationsFor(tid string) (*tenant.Tenant, error)
 }
 
 // Sealer seals pending sign-ins (they hold the PKCE verifier and the
@@ -142,6 +146,17 @@ func New(o Options) (*Handler, error) {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	h.mux.ServeHTTP(w, r)
+}
+
+// CookieNames are the cookies tenantgate itself sets (the session's and
+// the sign-in binding's): a proxy in front of an app removes them from
+// what it forwards, since the app has no use for them and must never
+// hold a session cookie.
+func (h *Handler) CookieNames() []string {
+	if h.o.Sessions == nil {
+		return nil
+	}
+	return []string{h.o.Sessions.CookieName(), h.bindingCookie()}
 }
 
 // RedirectURI is the callback URL to register with every tenant's app.

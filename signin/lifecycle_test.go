@@ -1,12 +1,18 @@
 package signin_test
 
 import (
+	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tenantgate/tenantgate/devidp"
+	"github.com/tenantgate/tenantgate/signin"
 	"github.com/tenantgate/tenantgate/store/redisstore"
 )
 
@@ -166,4 +172,85 @@ func hasClaim(m map[string]any, typ, val string) bool {
 		}
 	}
 	return false
+}
+
+// Conditional Access asking for MFA (AADSTS50076, with a claims challenge)
+// for a resource beyond the tenant's scopes, asked through Token, says
+// nothing about the session: Token returns *InteractionRequiredError and
+// the session and its tokens stay. For the tenant's own scopes the same
+// answer is a natural logout.
+func TestStepUpForAnotherResourceKeepsTheSession(t *testing.T) {
+	e := newEnv(t)
+	r := e.replica(redisstore.ModeAuto)
+	// A step-up for the tenant's own scopes ends the session.
+	due := e.browser()
+	e.signInDue(t, due, r, alice)
+	if err := e.idp.IdP().QueueError(devidp.QueuedError{Endpoint: "token", Grant: "refresh_token", Code: 50076}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, body := api(t, due, r.URL+"/x"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("step-up for the tenant's own scopes: %d %s", resp.StatusCode, body)
+	}
+	if resp, _ := api(t, due, r.URL+"/x"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the session survived a step-up for the tenant's own scopes: %d", resp.StatusCode)
+	}
+	b := e.browser()
+	e.signIn(t, b, r, "/.auth/login/contoso", alice)
+	req, _ := http.NewRequest(http.MethodGet, r.URL+"/", nil)
+	for _, c := range b.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	if err := e.idp.IdP().QueueError(devidp.QueuedError{Endpoint: "token", Grant: "refresh_token", Code: 50076}); err != nil {
+		t.Fatal(err)
+	}
+	other := []string{"https://graph.microsoft.com/Mail.Read"}
+	_, err := r.Handler.Token(context.Background(), req, other)
+	var ie *signin.InteractionRequiredError
+	if !errors.As(err, &ie) || errors.Is(err, signin.ErrSignInRequired) || ie.Claims == "" || !slices.Equal(ie.Scopes, other) {
+		t.Fatalf("Token(another resource) under a step-up: %v", err)
+	}
+	if _, err := r.Handler.Token(context.Background(), req, nil); err != nil {
+		t.Fatalf("the session did not survive a step-up challenge for another resource: %v", err)
+	}
+	if resp, body := api(t, b, r.URL+"/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("after the step-up: %d %s", resp.StatusCode, body)
+	}
+	// Challenge sends a browser to sign in with the scopes asked for.
+	w := httptest.NewRecorder()
+	nav, _ := http.NewRequest(http.MethodGet, r.URL+"/mail", nil)
+	nav.Header.Set("Accept", "text/html")
+	r.Handler.Challenge(w, nav, err)
+	if loc := w.Header().Get("Location"); w.Code != http.StatusFound || !strings.Contains(loc, "scope="+url.QueryEscape(other[0])) {
+		t.Fatalf("Challenge(step-up): %d %q", w.Code, loc)
+	}
+}
+
+// Signing out on the phone ends the phone's session only: the laptop's
+// session of the same user shares the token partition, which stays while
+// a session of the user lives, and goes with the last sign-out.
+func TestLogoutInOneBrowserKeepsTheOthers(t *testing.T) {
+	e := newEnv(t)
+	r := e.replica(redisstore.ModeAuto)
+	login := "/.auth/login/contoso?post_login_redirect_uri=/home"
+	laptop, phone := e.browser(), e.browser()
+	e.signInDue(t, laptop, r, alice) // its next request refreshes: the partition must be there
+	e.signIn(t, phone, r, login, alice)
+	if resp, _ := get(t, phone, r.URL+signin.LogoutPath, "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("phone sign-out: %d", resp.StatusCode)
+	}
+	if resp, _ := api(t, phone, r.URL+"/x"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the phone is still signed in: %d", resp.StatusCode)
+	}
+	if resp, body := api(t, laptop, r.URL+"/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("the laptop's session ended because the phone signed out: %d %s", resp.StatusCode, body)
+	}
+	// The last sign-out deletes the partition.
+	s := loadSession(t, laptop, r)
+	if resp, _ := get(t, laptop, r.URL+signin.LogoutPath, "Sec-Fetch-Site", "same-origin"); resp.StatusCode != http.StatusFound {
+		t.Fatalf("laptop sign-out: %d", resp.StatusCode)
+	}
+	tenantOf, _ := r.Tenants.Tenant("contoso")
+	if _, err := tenantOf.Client().AcquireTokenSilent(context.Background(), s.HomeAccountID, tenantOf.Scopes); err == nil {
+		t.Fatal("the user's tokens outlived their last session")
+	}
 }

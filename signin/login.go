@@ -148,16 +148,19 @@ func loginScopes(base []string, extra string) ([]string, error) {
 	return out, nil
 }
 
-// binding returns the browser's sign-in binding secret, setting its cookie
-// if the request has none. A pending sign-in holds its hash, so a state
+// binding returns the browser's sign-in binding secret (the request's, or
+// a new one) and sets its cookie with a fresh Max-Age. A pending sign-in holds its hash, so a state
 // handed to another browser (login CSRF) does not complete there. The
 // cookie is SameSite=Lax: it is not sent with the IdP's cross-site
 // form_post, only with the same-site GET that the callback bounces to.
 func (h *Handler) binding(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(h.bindingCookie()); err == nil && len(c.Value) == 43 {
-		return c.Value
-	}
 	v := randomToken(32)
+	if c, err := r.Cookie(h.bindingCookie()); err == nil && len(c.Value) == 43 {
+		// Kept, so that a sign-in started in another tab still completes,
+		// but sent again: its Max-Age must cover this pending sign-in too,
+		// not only the first one's ten minutes.
+		v = c.Value
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: h.bindingCookie(), Value: v, Path: "/", MaxAge: int(pendingTTL.Seconds()),
 		HttpOnly: true, Secure: h.secure, SameSite: http.SameSiteLaxMode,

@@ -1,6 +1,7 @@
 package signin
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -12,7 +13,9 @@ import (
 	"github.com/tenantgate/tenantgate/session"
 )
 
-// serveLogout ends the session, deletes its tokens and lands on
+// serveLogout ends this session (the user's others stay: operations sign
+// a user out everywhere with session.Manager.RevokeUser), deletes the
+// user's tokens when no other session of theirs lives, and lands on
 // /.auth/logout/complete (or post_logout_redirect_uri). A cross-site page
 // must not sign a user out: a GET does so only when the browser says it
 // is same-origin or typed (Sec-Fetch-Site), otherwise it shows a
@@ -51,9 +54,16 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		if t, terr := h.owner(s); terr == nil {
-			if err := t.Client().SignOut(r.Context(), s.HomeAccountID); err != nil {
+			others, err := h.otherSessions(r.Context(), s)
+			if err != nil {
 				h.unavailable(w, r, err)
 				return
+			}
+			if !others {
+				if err := t.Client().SignOut(r.Context(), s.HomeAccountID); err != nil {
+					h.unavailable(w, r, err)
+					return
+				}
 			}
 		}
 		if err := h.o.Sessions.Destroy(r.Context(), w, r); err != nil {
@@ -68,6 +78,32 @@ func (h *Handler) serveLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, ret, http.StatusFound)
+}
+
+// otherSessions reports whether the user of s has a live session besides
+// s: their token partition is shared by all of them, so deleting it would
+// end the others at their next request. List drops dead index members on
+// the way, so a page may come back short; it goes on while it says more.
+func (h *Handler) otherSessions(ctx context.Context, s *session.Session) (bool, error) {
+	q := session.Query{TenantID: s.TenantID, HomeAccountID: s.HomeAccountID, Limit: 2}
+	for range 8 {
+		p, err := h.o.Sessions.List(ctx, q)
+		if err != nil {
+			return false, err
+		}
+		for _, o := range p.Sessions {
+			if o.Handle != s.Handle {
+				return true, nil
+			}
+		}
+		if p.Next == "" {
+			return false, nil
+		}
+		q.Cursor = p.Next
+	}
+	// Many dead members in a row: keep the tokens rather than guess; they
+	// expire with their TTL and no session of this one can use them.
+	return true, nil
 }
 
 // csrfToken is the sign-out confirmation's token: a MAC of the session

@@ -36,6 +36,9 @@ type pending struct {
 	// Code is the authorization code, once a form_post callback stashed it
 	// for the same-site GET that finishes the sign-in.
 	Code string `json:"code,omitempty"`
+	// Error is the OAuth error the IdP sent instead of a code (one of
+	// oauthErrorText's, "" for another), shown once the browser is checked.
+	Error string `json:"error,omitempty"`
 }
 
 // pendingKV is what pending logins need of a store.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,7 +30,13 @@ func (h *Handler) owner(s *session.Session) (*tenant.Tenant, error) {
 			return t, nil
 		}
 	}
-	t, err := h.o.Tenants.ForTenantID(s.TenantID)
+	lookup := h.o.Tenants.ForTenantID
+	if s.TenantKey == tenant.OrganizationsKey {
+		// Signed in through the multi-tenant app: its client holds the
+		// tokens, even when the tenant is also configured on its own.
+		lookup = h.o.Tenants.OrganizationsFor
+	}
+	t, err := lookup(s.TenantID)
 	if err != nil {
 		return nil, fmt.Errorf("%w: the session's tenant is no longer served (%v)", ErrSignInRequired, err)
 	}
@@ -40,7 +47,9 @@ func (h *Handler) owner(s *session.Session) (*tenant.Tenant, error) {
 // tenant's configured scopes), from the shared cache, refreshed only when
 // due. It returns session.ErrNoSession when the request is not signed in,
 // ErrSignInRequired when the sign-in cannot be renewed (the session is
-// then ended), *ConsentRequiredError for scopes without consent, and
+// then ended), *ConsentRequiredError for scopes without consent,
+// *InteractionRequiredError when the IdP wants the user (MFA, Conditional
+// Access) for scopes other than the tenant's own (the session stays), and
 // *TransientError when the store or the IdP did not answer (the session is
 // kept).
 func (h *Handler) Token(ctx context.Context, r *http.Request, scopes []string) (Token, error) {
@@ -68,6 +77,13 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 	}
 	res, err := t.Client().AcquireTokenSilent(ctx, s.HomeAccountID, scopes)
 	if err = classify(err, scopes); err != nil {
+		// The IdP wanting the user for the tenant's own scopes is a natural
+		// logout: the session cannot have its token any more. For another
+		// resource it says nothing about the session, which stays.
+		var ie *InteractionRequiredError
+		if errors.As(err, &ie) && slices.Equal(scopes, t.Scopes) {
+			err = fmt.Errorf("%w (%s)", ErrSignInRequired, ie.Reason)
+		}
 		if errors.Is(err, ErrSignInRequired) {
 			h.end(ctx, s, t)
 		}
@@ -144,15 +160,18 @@ func (h *Handler) Require(next http.Handler) http.Handler {
 
 // Challenge answers a request that Authenticate refused: to sign-in (a
 // browser navigation) or 401 for no session or a natural logout, through
-// sign-in with the missing scopes for consent, 503 with Retry-After for a
+// sign-in with the missing scopes for consent or the IdP's interaction, 503 with Retry-After for a
 // transient failure.
 func (h *Handler) Challenge(w http.ResponseWriter, r *http.Request, err error) {
 	var consent *ConsentRequiredError
+	var interaction *InteractionRequiredError
 	switch {
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, ErrSignInRequired):
 		h.challenge(w, r, "")
 	case errors.As(err, &consent):
 		h.challenge(w, r, strings.Join(consent.Scopes, " "))
+	case errors.As(err, &interaction):
+		h.challenge(w, r, strings.Join(interaction.Scopes, " "))
 	default:
 		h.unavailable(w, r, err)
 	}

@@ -66,9 +66,10 @@ func (org *organizations) newTenant(tid string) (*Tenant, error) {
 }
 
 // forTenant returns the allowed tenant tid's client, making it on first
-// use; ok is false when tid is not allowed.
-func (org *organizations) forTenant(tid string) (*Tenant, bool, error) {
-	if !org.allowed[tid] {
+// use; ok is false when tid is not allowed. configured allows a tenant
+// configured on its own: its users may sign in through the app too.
+func (org *organizations) forTenant(tid string, configured bool) (*Tenant, bool, error) {
+	if !org.allowed[tid] && !configured {
 		return nil, false, nil
 	}
 	org.mu.Lock()

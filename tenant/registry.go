@@ -229,7 +229,7 @@ func (r *Registry) ForTenantID(tid string) (*Tenant, error) {
 		return t, nil
 	}
 	if r.org != nil && guidRE.MatchString(tid) {
-		if t, ok, err := r.org.forTenant(tid); ok || err != nil {
+		if t, ok, err := r.org.forTenant(tid, false); ok || err != nil {
 			return t, err
 		}
 	}
@@ -237,6 +237,28 @@ func (r *Registry) ForTenantID(tid string) (*Tenant, error) {
 		tid = tid[:64] + "…"
 	}
 	return nil, fmt.Errorf("%w: tenant %q is neither configured nor on organizations.allowedTenants", ErrTenantNotAllowed, tid)
+}
+
+// OrganizationsFor returns the multi-tenant app's client for tid: the
+// owner of a session signed in through the organizations app. It differs
+// from ForTenantID when tid is also configured on its own, with another
+// app: that tenant's client would verify the ID token against the wrong
+// audience and look in the wrong token cache. tid must be on
+// organizations.allowedTenants or configured on its own; any other tenant,
+// or no organizations app, is refused with an error wrapping
+// ErrTenantNotAllowed.
+func (r *Registry) OrganizationsFor(tid string) (*Tenant, error) {
+	tid = strings.ToLower(tid)
+	if r.org != nil && guidRE.MatchString(tid) {
+		_, configured := r.byID[tid]
+		if t, ok, err := r.org.forTenant(tid, configured); ok || err != nil {
+			return t, err
+		}
+	}
+	if len(tid) > 64 {
+		tid = tid[:64] + "…"
+	}
+	return nil, fmt.Errorf("%w: tenant %q is not on organizations.allowedTenants", ErrTenantNotAllowed, tid)
 }
 
 // Organizations returns the multi-tenant app at the "organizations"

@@ -24,8 +24,9 @@ type settings struct {
 	cmdlineOnly []string
 }
 
-// listFlag is a repeatable flag; from the environment it is
-// comma-separated, from the file a YAML list.
+// listFlag is a repeatable flag; from the command line and the
+// environment each value is comma-separated, from the file a YAML list
+// whose elements are taken whole.
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
@@ -72,6 +73,13 @@ func (s *settings) resolve(path string, getenv func(string) string) error {
 			return
 		}
 		for _, v := range file[f.Name] {
+			if l, ok := f.Value.(*listFlag); ok {
+				// A YAML list is already split: an element may hold a comma.
+				if v = strings.TrimSpace(v); v != "" {
+					*l = append(*l, v)
+				}
+				continue
+			}
 			if e := f.Value.Set(v); e != nil {
 				err = fmt.Errorf("config file %s: %s: %v", path, strings.ReplaceAll(f.Name, "-", "."), e)
 				return

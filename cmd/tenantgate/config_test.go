@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // One set of names in three places, and the order they win in: a flag
@@ -101,4 +103,41 @@ func FuzzParseConfig(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A YAML list is already split: an element holding a comma stays one
+// value; the environment's values are comma-separated.
+func TestConfigFileListElementIsNotSplit(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tenantgate.yaml")
+	os.WriteFile(file, []byte("allow-anonymous: [\"/a,b\", /c]\n"), 0o600)
+	var c serveConfig
+	s := newServeFlags(&c, io.Discard)
+	if err := s.fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.resolve(file, func(string) string { return "" }); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.allowAnonymous) != 2 || c.allowAnonymous[0] != "/a,b" || c.allowAnonymous[1] != "/c" {
+		t.Errorf("from the file: %q", c.allowAnonymous)
+	}
+	var e serveConfig
+	s = newServeFlags(&e, io.Discard)
+	s.fs.Parse(nil)
+	if err := s.resolve("", func(k string) string { return map[string]string{"TENANTGATE_ALLOW_ANONYMOUS": "/a, /b"}[k] }); err != nil || strings.Join(e.allowAnonymous, "|") != "/a|/b" {
+		t.Errorf("from the environment: %q %v", e.allowAnonymous, err)
+	}
+}
+
+// The routes are at the root: a --public-url with a path is refused at
+// start-up with a clear error, before anything listens.
+func TestPublicURLWithAPathIsRefused(t *testing.T) {
+	var out, errOut syncBuffer
+	// Bounded, so that a regression (serving anyway) fails instead of hanging.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	code := runServe(ctx, []string{"--public-url", "https://app.example/portal", "--listen", "127.0.0.1:0"}, func(string) string { return "" }, &out, &errOut)
+	if code == 0 || !strings.Contains(errOut.String(), "without a path") {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
 }

@@ -24,7 +24,7 @@ type demoIdP struct {
 	servers  []*http.Server
 }
 
-func startDemoIdP(ctx context.Context, logger *slog.Logger) (*demoIdP, error) {
+func startDemoIdP(ctx context.Context, logger *slog.Logger) (_ *demoIdP, err error) {
 	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -34,10 +34,15 @@ func startDemoIdP(ctx context.Context, logger *slog.Logger) (*demoIdP, error) {
 		tlsLn.Close()
 		return nil, err
 	}
+	served := false
+	defer func() {
+		if !served { // every failure below: nothing serves the listeners
+			tlsLn.Close()
+			pageLn.Close()
+		}
+	}()
 	idp, err := devidp.New(devidp.Options{BrowserURL: "http://" + pageLn.Addr().String()})
 	if err != nil {
-		tlsLn.Close()
-		pageLn.Close()
 		return nil, err
 	}
 	ca, err := devidp.NewCA()
@@ -53,6 +58,7 @@ func startDemoIdP(ctx context.Context, logger *slog.Logger) (*demoIdP, error) {
 	secure := &http.Server{Handler: idp, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	pages := &http.Server{Handler: idp, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	served = true
 	go func() { _ = secure.ServeTLS(tlsLn, "", "") }()
 	go func() { _ = pages.Serve(pageLn) }()
 	d.servers = []*http.Server{secure, pages}

@@ -101,7 +101,7 @@ func TestForwardAuthBehindNginx(t *testing.T) {
 	listen := freePort(t)
 	public := "http://localhost:" + strings.Split(listen, ":")[1]
 	gateway := freePort(t)
-	startServe(t, f.args("redis://"+srv.Addr, up.URL, "--public-url", public, "--listen", gateway), f.env()...)
+	startServe(t, f.args("redis://"+srv.Addr, up.URL, "--forward-auth", "--public-url", public, "--listen", gateway), f.env()...)
 	startNginx(t, nginxConf(t, gateway, strings.TrimPrefix(up.URL, "http://"), listen))
 
 	b := browser(idp)
@@ -134,6 +134,13 @@ func TestForwardAuthBehindNginx(t *testing.T) {
 	h := http.Header(e.Header)
 	if h.Get("X-Ms-Client-Principal-Name") != "alice@contoso.onmicrosoft.com" || h.Get("X-Ms-Client-Principal") == "" || h.Get("X-Ms-Client-Principal-Idp") != "aad" {
 		t.Fatalf("the app behind nginx got %v", h)
+	}
+	// A page's own fetch('/.auth/verify') goes through nginx's client
+	// path, which the documented configuration refuses: the answer would
+	// hand the access token to the page's scripts.
+	resp, body = send(t, b, http.MethodGet, public+"/.auth/verify", nil, "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors")
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Ms-Client-Principal-Name") != "" {
+		t.Fatalf("a client's /.auth/verify through nginx: %d %v", resp.StatusCode, resp.Header)
 	}
 	// An API client without a session gets nginx's 302 too in this
 	// configuration; docs/forward-auth.md shows the API variant.

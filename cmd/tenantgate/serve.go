@@ -31,8 +31,8 @@ import (
 type serveConfig struct {
 	listen, publicURL, upstream, tenants, redisURL, keys, caFile string
 	adminListen, defaultTenant, replica, configFile              string
-	passAccessToken, exposeTokens, check                         bool
-	allowAnonymous, allowedReturn                                listFlag
+	passAccessToken, exposeTokens, check, forwardAuth            bool
+	allowAnonymous, allowedReturn, trustedProxies                listFlag
 	shutdownTimeout                                              time.Duration
 	ops                                                          opsConfig // ops: admin.go
 }
@@ -48,8 +48,10 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 	fs.StringVar(&c.keys, "keys", "", "the seal keyring `file` (id:base64 keys, first seals); required with Redis so that replicas share it; generated in demo mode")
 	fs.StringVar(&c.caFile, "ca-file", "", "extra CA certificates (PEM `file`) to trust for the identity provider, e.g. devidp's")
 	fs.BoolVar(&c.passAccessToken, "pass-access-token", false, "send the upstream Authorization: Bearer and X-MS-TOKEN-AAD-ACCESS-TOKEN (+ -EXPIRES-ON) for the tenant's scopes, refreshed when due (on in demo mode)")
-	fs.Var(&c.allowAnonymous, "allow-anonymous", "path `prefix` served without sign-in, repeatable (identity headers still stripped)")
+	fs.BoolVar(&c.forwardAuth, "forward-auth", false, "serve /.auth/verify for a proxy's auth subrequest (nginx auth_request, Traefik forwardAuth, Caddy forward_auth); off, it is 404, since its answer carries the access token (docs/forward-auth.md)")
+	fs.Var(&c.allowAnonymous, "allow-anonymous", "path `prefix` served without sign-in, matched by whole segments (/public covers /public/x, not /publicity), repeatable (identity headers still stripped)")
 	fs.Var(&c.allowedReturn, "allowed-return-origin", "absolute `origin` (https://app.example) that post_login_redirect_uri and forward-auth's return URL may name, repeatable")
+	fs.Var(&c.trustedProxies, "trusted-proxies", "`CIDR`s (or addresses) of the proxies in front (the ingress), comma-separated or repeated: their X-Forwarded-For is kept and extended, and the client IP is the first untrusted address from the right (default none: the peer's address)")
 	fs.StringVar(&c.defaultTenant, "default-tenant", "", "the tenant `key` /.auth/login/aad signs in with (default: the only one, else a chooser page)")
 	fs.BoolVar(&c.exposeTokens, "expose-tokens", false, "include the access and ID tokens in /.auth/me, as Easy Auth's token store does (never the refresh token)")
 	fs.StringVar(&c.adminListen, "admin-listen", "", "`addr` of the operations listener (loopback by default; see docs/operations.md)")
@@ -63,7 +65,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 
 Serves an app (--upstream) behind Entra ID sign-in on Easy Auth's routes
 (/.auth/login/{tenant}, /.auth/logout, /.auth/me, /.auth/refresh), with Easy
-Auth's identity headers, and forward-auth at /.auth/verify. With no flags it
+Auth's identity headers, and forward-auth at /.auth/verify (--forward-auth). With no flags it
 runs the whole system on embedded defaults (demo mode).
 
 Every flag can also be set by the environment (TENANTGATE_ and the flag in
@@ -136,6 +138,14 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	}()
 	if c.replica == "" {
 		c.replica, _ = os.Hostname()
+	}
+	if c.publicURL != "" {
+		// The routes (/.auth/…, the app's paths) are served at the root;
+		// a path would give redirect URIs and cookies that never match.
+		u, err := url.Parse(c.publicURL)
+		if err != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+			return nil, fmt.Errorf("--public-url %q: must be scheme://host[:port] without a path: tenantgate serves its routes at the root (give it its own host name, or let the proxy in front strip the prefix)", c.publicURL)
+		}
 	}
 	a.ln, err = net.Listen("tcp", c.listen)
 	if err != nil {
@@ -213,7 +223,12 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		return nil, fmt.Errorf("--tenants: %w", err)
 	}
 	a.closers = append(a.closers, func() { tenants.Close() })
-	sessions, err := session.New(st, keys, session.Options{PublicURL: c.publicURL, Replica: c.replica, Logger: logger})
+	trusted, err := gateway.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	sessions, err := session.New(st, keys, session.Options{PublicURL: c.publicURL, Replica: c.replica, Logger: logger,
+		ClientIP: gateway.ClientIP(trusted)})
 	if err != nil {
 		return nil, fmt.Errorf("--public-url: %w", err)
 	}
@@ -236,6 +251,10 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	if err != nil {
 		return nil, fmt.Errorf("--upstream %q: %w", upstream, err)
 	}
+	public, err := url.Parse(c.publicURL)
+	if err != nil {
+		return nil, fmt.Errorf("--public-url: %w", err)
+	}
 	var hosts []string
 	for _, o := range c.allowedReturn {
 		if u, err := url.Parse(o); err == nil && u.Host != "" {
@@ -243,7 +262,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		}
 	}
 	gw, err := gateway.New(gateway.Options{Upstream: up, Auth: auth, PassAccessToken: c.passAccessToken,
-		AllowAnonymous: c.allowAnonymous, AllowedRedirectHosts: hosts, Logger: logger})
+		ForwardAuth: c.forwardAuth, PublicURL: public, TrustedProxies: trusted, AllowAnonymous: c.allowAnonymous, AllowedRedirectHosts: hosts, Logger: logger})
 	if err != nil {
 		return nil, fmt.Errorf("--upstream: %w", err)
 	}

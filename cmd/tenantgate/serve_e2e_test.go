@@ -98,7 +98,7 @@ func TestServeEndToEnd(t *testing.T) {
 	redisURL := "redis://" + srv.Addr
 	var gw []*proc
 	for range 3 {
-		gw = append(gw, startServe(t, f.args(redisURL, up.URL, "--pass-access-token", "--allow-anonymous", "/public"), f.env()...))
+		gw = append(gw, startServe(t, f.args(redisURL, up.URL, "--pass-access-token", "--forward-auth", "--allow-anonymous", "/public"), f.env()...))
 	}
 	b := browser(idp)
 	signIn(t, idp, b, gw[0].URL, "alice@contoso.onmicrosoft.com")
@@ -132,7 +132,10 @@ func TestServeEndToEnd(t *testing.T) {
 			if h.Get("X-Ms-Token-Aad-Refresh-Token") != "" {
 				t.Error("a refresh token header reached the upstream")
 			}
-			if h.Get("X-Forwarded-Proto") != "http" || h.Get("X-Forwarded-Host") == "" || h.Get("X-Forwarded-For") == "" {
+			// From --public-url (the URL browsers use), which the fixture
+			// leaves at its default, http://localhost:PORT.
+			pu, _ := url.Parse(g.URL)
+			if h.Get("X-Forwarded-Proto") != "http" || h.Get("X-Forwarded-Host") != "localhost:"+pu.Port() || h.Get("X-Forwarded-For") != "127.0.0.1" {
 				t.Errorf("X-Forwarded-*: %v", h)
 			}
 		}
@@ -386,5 +389,25 @@ func TestServeOneRefreshAcrossReplicas(t *testing.T) {
 	}
 	if len(tokens) != 1 {
 		t.Errorf("the upstream saw %d different access tokens, want the one refreshed", len(tokens))
+	}
+}
+
+// Without --forward-auth, /.auth/verify is 404: its answer carries the
+// access token, which the browser (any script of the app's origin) would
+// read through it, although /.auth/me hides it without --expose-tokens.
+func TestVerifyIsOffWithoutForwardAuth(t *testing.T) {
+	srv := redistest.Standalone(t)
+	idp := devidptest.Start(t)
+	up := echoUpstream(t)
+	f := newFixture(t, idp)
+	g := startServe(t, f.args("redis://"+srv.Addr, up.URL, "--pass-access-token"), f.env()...)
+	b := browser(idp)
+	signIn(t, idp, b, g.URL, "alice@contoso.onmicrosoft.com")
+	if _, me := send(t, b, http.MethodGet, g.URL+"/.auth/me", nil); strings.Contains(me, "access_token") {
+		t.Fatal("/.auth/me exposes the tokens without --expose-tokens")
+	}
+	resp, _ := send(t, b, http.MethodGet, g.URL+"/.auth/verify", nil, "Sec-Fetch-Site", "same-origin", "Sec-Fetch-Mode", "cors")
+	if resp.StatusCode != http.StatusNotFound || resp.Header.Get("X-Ms-Token-Aad-Access-Token") != "" || resp.Header.Get("Authorization") != "" {
+		t.Fatalf("/.auth/verify without --forward-auth: %d %v", resp.StatusCode, resp.Header)
 	}
 }
