@@ -14,8 +14,8 @@ const RequestIDHeader = "X-Request-Id"
 // RequestID keeps a well-formed X-Request-Id from the client (1 to 128
 // characters of letters, digits, '-', '_', '.', ':'), or makes one, and
 // sets it on the request (so the proxy passes it upstream) and on the
-// response; it then logs one access line with it and counts the request's
-// duration by status class. The line holds the method, the path without
+// response; it then counts the request's duration by status class and,
+// with a logger (nil: none), logs one access line with the ID. The line holds the method, the path without
 // its query (which may carry a code or a state), the status and the time.
 func (m *Metrics) RequestID(next http.Handler, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +31,9 @@ func (m *Metrics) RequestID(next http.Handler, logger *slog.Logger) http.Handler
 		d := time.Since(start)
 		if m != nil {
 			m.proxyDuration.WithLabelValues(statusClass(sw.status)).Observe(d.Seconds())
+		}
+		if logger == nil {
+			return
 		}
 		logger.Info("request", slog.String("request_id", id), slog.String("method", r.Method), slog.String("path", r.URL.Path),
 			slog.Int("status", sw.status), slog.Duration("duration", d))

@@ -27,12 +27,14 @@ import (
 // serveConfig.adminListen).
 type opsConfig struct {
 	tokenFile, token, role string
+	accessLog              bool
 }
 
 func (o *opsConfig) addFlags(fs *flag.FlagSet) {
 	fs.StringVar(&o.tokenFile, "admin-token-file", "", "`file` holding the bearer token of the operations listener (API, page, /metrics)")
 	fs.StringVar(&o.token, "admin-token", "", "the operations bearer token; set it by TENANTGATE_ADMIN_TOKEN, not on the command line (ps shows arguments)")
 	fs.StringVar(&o.role, "admin-role", "", "app `role` (ID token roles claim) that lets a signed-in user use the operations page with their session (demo mode: Tasks.Approver)")
+	fs.BoolVar(&o.accessLog, "access-log", false, "log one line per request (request ID, method, path without query, status, duration); off by default: at thousands of requests a second the ingress's log and the duration metric usually serve better")
 }
 
 // opsWiring is what serve adds for operations: metrics, request IDs and
@@ -41,6 +43,7 @@ type opsWiring struct {
 	metrics   *ops.Metrics
 	refreshes *ops.RefreshLog
 	logger    *slog.Logger
+	accessLog bool
 	// idpClient is the IdP HTTP client with its transport measured.
 	idpClient *http.Client
 	ln        net.Listener
@@ -50,7 +53,7 @@ type opsWiring struct {
 
 // newOpsWiring instruments hc and the store.
 func newOpsWiring(c serveConfig, st store.KV, hc *http.Client, logger *slog.Logger) *opsWiring {
-	w := &opsWiring{metrics: ops.NewMetrics(), logger: logger, refreshes: ops.NewRefreshLog(st, c.replica)}
+	w := &opsWiring{metrics: ops.NewMetrics(), logger: logger, accessLog: c.ops.accessLog, refreshes: ops.NewRefreshLog(st, c.replica)}
 	if rs, ok := st.(*redisstore.Store); ok {
 		w.metrics.Store(rs)
 	}
@@ -71,8 +74,8 @@ type serveStore interface {
 	store.PubSub
 }
 
-// timed measures st's operations, when it can also read values (memstore
-// and redisstore do: the token cache's fast path relies on it).
+// timed measures st's operations, when st is a full backend (memstore and
+// redisstore are).
 func (w *opsWiring) timed(st serveStore) serveStore {
 	if b, ok := st.(ops.Backend); ok {
 		return w.metrics.TimeStore(b)
@@ -81,8 +84,14 @@ func (w *opsWiring) timed(st serveStore) serveStore {
 }
 
 // wrap gives every gateway request an ID (kept from the client if well
-// formed, passed upstream) and one access line.
-func (w *opsWiring) wrap(h http.Handler) http.Handler { return w.metrics.RequestID(h, w.logger) }
+// formed, passed upstream) and, with --access-log, one access line.
+func (w *opsWiring) wrap(h http.Handler) http.Handler {
+	var access *slog.Logger
+	if w.accessLog {
+		access = w.logger
+	}
+	return w.metrics.RequestID(h, access)
+}
 
 // start registers the collectors and, with --admin-listen, opens the
 // operations listener.

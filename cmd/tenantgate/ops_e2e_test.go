@@ -170,7 +170,7 @@ func TestOpsAPIAndMetrics(t *testing.T) {
 	redisURL := "redis://" + srv.Addr
 	var gw []*proc
 	for i := range 2 {
-		gw = append(gw, startServe(t, f.args(redisURL, up.URL, "--pass-access-token", "--expose-tokens", "--replica", []string{"web-0", "web-1"}[i],
+		gw = append(gw, startServe(t, f.args(redisURL, up.URL, "--pass-access-token", "--expose-tokens", "--access-log", "--replica", []string{"web-0", "web-1"}[i],
 			"--admin-listen", "127.0.0.1:0", "--admin-token-file", tokenFile, "--admin-role", "Tasks.Approver"), f.env()...))
 	}
 	admin := []string{adminURL(t, gw[0]), adminURL(t, gw[1])}
