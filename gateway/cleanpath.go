@@ -27,10 +27,10 @@ func cleanRequest(r *http.Request) (*http.Request, error) {
 	if strings.Contains(raw, "%2f") || strings.Contains(raw, "%5c") || strings.Contains(raw, "%00") {
 		return nil, errBadPath
 	}
-	for _, seg := range strings.Split(p, "/") {
-		if strings.HasPrefix(seg, ".;") || strings.HasPrefix(seg, "..;") {
-			return nil, errBadPath
-		}
+	// A segment starting ".;" or "..;": p starts with "/", so every
+	// segment follows one.
+	if strings.Contains(p, "/.;") || strings.Contains(p, "/..;") {
+		return nil, errBadPath
 	}
 	c := path.Clean(p)
 	if strings.HasSuffix(p, "/") && c != "/" {

@@ -38,6 +38,17 @@ func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 type forwarded struct {
 	proto, host string // from the public URL; empty: from the request
 	trusted     []netip.Prefix
+	// protoV and hostV are proto and host as header values, made once:
+	// the transport only reads them, so every request shares them.
+	protoV, hostV []string
+}
+
+func newForwarded(proto, host string, trusted []netip.Prefix) forwarded {
+	f := forwarded{proto: proto, host: host, trusted: trusted}
+	if host != "" {
+		f.protoV, f.hostV = []string{proto}, []string{host}
+	}
+	return f
 }
 
 func (f forwarded) trusts(addr string) bool {
@@ -68,7 +79,7 @@ func peer(r *http.Request) string {
 func (f forwarded) chain(r *http.Request) []string {
 	p := peer(r)
 	var hops []string
-	if f.trusts(p) {
+	if len(f.trusted) > 0 && f.trusts(p) {
 		for _, v := range r.Header.Values("X-Forwarded-For") {
 			for _, h := range strings.Split(v, ",") {
 				if h = strings.TrimSpace(h); h != "" {
@@ -95,7 +106,7 @@ func (f forwarded) clientIP(r *http.Request) string {
 // ClientIP returns session.Options.ClientIP for a gateway trusting the
 // proxies in trusted: RemoteAddr's host unless it is one of them.
 func ClientIP(trusted []netip.Prefix) func(*http.Request) string {
-	return forwarded{trusted: trusted}.clientIP
+	return newForwarded("", "", trusted).clientIP
 }
 
 // set writes X-Forwarded-For, -Host and -Proto on the outbound request.
@@ -107,8 +118,13 @@ func (f forwarded) set(pr *httputil.ProxyRequest) {
 	if f.host == "" {
 		pr.SetXForwarded()
 	} else {
-		pr.Out.Header["X-Forwarded-Host"] = []string{f.host}
-		pr.Out.Header["X-Forwarded-Proto"] = []string{f.proto}
+		pr.Out.Header["X-Forwarded-Host"] = f.hostV
+		pr.Out.Header["X-Forwarded-Proto"] = f.protoV
+	}
+	if len(f.trusted) == 0 {
+		// No proxy is trusted: the chain is the peer alone.
+		pr.Out.Header["X-Forwarded-For"] = []string{peer(pr.In)}
+		return
 	}
 	pr.Out.Header["X-Forwarded-For"] = []string{strings.Join(f.chain(pr.In), ", ")}
 }

@@ -59,11 +59,10 @@ type Options struct {
 // Gateway is the reverse proxy and forward-auth endpoint. It is an
 // http.Handler, safe for concurrent use.
 type Gateway struct {
-	o          Options
-	fwd        forwarded
-	cookies    []string // tenantgate's own, never sent upstream
-	proxy      *httputil.ReverseProxy
-	principals principals
+	o       Options
+	fwd     forwarded
+	cookies []string // tenantgate's own, never sent upstream
+	proxy   *httputil.ReverseProxy
 }
 
 // VerifyPath is the forward-auth endpoint.
@@ -83,9 +82,9 @@ func New(o Options) (*Gateway, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	g := &Gateway{o: o, fwd: forwarded{trusted: o.TrustedProxies}, cookies: o.Auth.CookieNames()}
+	g := &Gateway{o: o, fwd: newForwarded("", "", o.TrustedProxies), cookies: o.Auth.CookieNames()}
 	if o.PublicURL != nil {
-		g.fwd.proto, g.fwd.host = o.PublicURL.Scheme, o.PublicURL.Host
+		g.fwd = newForwarded(o.PublicURL.Scheme, o.PublicURL.Host, o.TrustedProxies)
 	}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite:      g.rewrite,
@@ -137,6 +136,7 @@ func NewTransport() *http.Transport {
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
+		WriteBufferSize:       16 << 10,
 	}
 }
 

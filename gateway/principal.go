@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/tenantgate/tenantgate/session"
 	"github.com/tenantgate/tenantgate/signin"
@@ -73,80 +73,99 @@ func stripIdentity(h http.Header) {
 
 // stripCookies removes the cookies named in names from the Cookie
 // header, keeping the app's others (and the header itself only if any
-// remain).
+// remain). A signed-in request always carries one of them, so this runs
+// on every request: it scans in place and builds the one kept line only.
 func stripCookies(h http.Header, names []string) {
 	lines := h["Cookie"]
 	if len(lines) == 0 || len(names) == 0 {
 		return
 	}
-	var kept []string
+	var kept strings.Builder
 	changed := false
 	for _, line := range lines {
-		for _, part := range strings.Split(line, ";") {
-			name, _, _ := strings.Cut(strings.TrimSpace(part), "=")
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			name, _, _ := strings.Cut(part, "=")
 			if slices.Contains(names, name) {
 				changed = true
 				continue
 			}
-			if p := strings.TrimSpace(part); p != "" {
-				kept = append(kept, p)
+			if part != "" {
+				if kept.Len() > 0 {
+					kept.WriteString("; ")
+				}
+				kept.WriteString(part)
 			}
 		}
 	}
 	if !changed {
 		return
 	}
-	if len(kept) == 0 {
+	if kept.Len() == 0 {
 		delete(h, "Cookie")
 		return
 	}
-	h["Cookie"] = []string{strings.Join(kept, "; ")}
+	h["Cookie"] = []string{kept.String()}
 }
 
-// principals caches each session's encoded principal: the claims change
-// only at sign-in, and encoding them costs more than the rest of a
-// request's identity work.
-type principals struct {
-	mu sync.Mutex
-	m  map[string]cachedPrincipal // by session handle
+// identityHeaders are a session's identity header values, built once per
+// stored version of the session (session.Session.Derived) and shared by
+// its requests: encoding the principal costs more than the rest of a
+// request's identity work, and shared values cost no allocation. The
+// slices are only ever read (the transport writes them out).
+type identityHeaders struct {
+	principal, id, name []string
+	// token is the last access token's headers (--pass-access-token):
+	// the token changes only at a refresh.
+	token atomic.Pointer[tokenHeaders]
 }
 
-type cachedPrincipal struct {
-	claims string // the session's claims value it was made from
-	header string
+type tokenHeaders struct {
+	accessToken                 string
+	bearer, value, expiresOnUTC []string
 }
 
-// maxPrincipals bounds the cache; past it, it starts again.
-const maxPrincipals = 1 << 16
-
-func (p *principals) header(s *session.Session) string {
-	raw, _ := s.Value(signin.ClaimsValue)
-	p.mu.Lock()
-	c, ok := p.m[s.Handle]
-	p.mu.Unlock()
-	if ok && c.claims == raw {
-		return c.header
+// tokenHeaders returns tok's header values, made once per token.
+func (id *identityHeaders) tokenHeaders(tok signin.Token) *tokenHeaders {
+	if t := id.token.Load(); t != nil && t.accessToken == tok.AccessToken {
+		return t
 	}
+	t := &tokenHeaders{
+		accessToken:  tok.AccessToken,
+		bearer:       []string{"Bearer " + tok.AccessToken},
+		value:        []string{tok.AccessToken},
+		expiresOnUTC: []string{tok.ExpiresOn.UTC().Format(signin.EasyAuthTime)},
+	}
+	id.token.Store(t)
+	return t
+}
+
+type identityKey struct{}
+
+var idpAAD = []string{"aad"}
+
+func newIdentityHeaders(s *session.Session) any {
 	b, _ := json.Marshal(principal{AuthType: "aad", Claims: signin.Claims(s), NameType: "name", RoleType: "roles"})
-	h := base64.StdEncoding.EncodeToString(b)
-	p.mu.Lock()
-	if p.m == nil || len(p.m) >= maxPrincipals {
-		p.m = map[string]cachedPrincipal{}
+	return &identityHeaders{
+		principal: []string{base64.StdEncoding.EncodeToString(b)},
+		id:        []string{s.ObjectID},
+		name:      []string{s.Username},
 	}
-	p.m[s.Handle] = cachedPrincipal{claims: raw, header: h}
-	p.mu.Unlock()
-	return h
 }
 
 // setIdentity sets the identity headers of s (and the token's, if any).
 func (g *Gateway) setIdentity(h http.Header, s *session.Session, tok signin.Token) {
-	h[HeaderPrincipal] = []string{g.principals.header(s)}
-	h[HeaderPrincipalID] = []string{s.ObjectID}
-	h[HeaderPrincipalName] = []string{s.Username}
-	h[HeaderPrincipalIDP] = []string{"aad"}
+	id := s.Derived(identityKey{}, newIdentityHeaders).(*identityHeaders)
+	h[HeaderPrincipal] = id.principal
+	h[HeaderPrincipalID] = id.id
+	h[HeaderPrincipalName] = id.name
+	h[HeaderPrincipalIDP] = idpAAD
 	if g.o.PassAccessToken && tok.AccessToken != "" {
-		h[HeaderAccessToken] = []string{tok.AccessToken}
-		h[HeaderTokenExpires] = []string{tok.ExpiresOn.UTC().Format(signin.EasyAuthTime)}
-		h["Authorization"] = []string{"Bearer " + tok.AccessToken}
+		t := id.tokenHeaders(tok)
+		h[HeaderAccessToken] = t.value
+		h[HeaderTokenExpires] = t.expiresOnUTC
+		h["Authorization"] = t.bearer
 	}
 }

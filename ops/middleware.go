@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RequestIDHeader carries a request's ID to the upstream and back.
@@ -18,19 +20,35 @@ const RequestIDHeader = "X-Request-Id"
 // with a logger (nil: none), logs one access line with the ID. The line holds the method, the path without
 // its query (which may carry a code or a state), the status and the time.
 func (m *Metrics) RequestID(next http.Handler, logger *slog.Logger) http.Handler {
+	// One observer per status class, resolved once: WithLabelValues
+	// hashes its labels under a lock, on every request otherwise.
+	var byClass [6]prometheus.Observer // 0: other, 1..5: 1xx..5xx
+	if m != nil {
+		for i := range byClass {
+			byClass[i] = m.proxyDuration.WithLabelValues(statusClass(i * 100))
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(RequestIDHeader)
-		if !validRequestID(id) {
+		var id string
+		if v := r.Header[RequestIDHeader]; len(v) > 0 && validRequestID(v[0]) {
+			id = v[0]
+		} else {
 			id = newRequestID()
 		}
-		r.Header.Set(RequestIDHeader, id)
-		w.Header().Set(RequestIDHeader, id)
+		// Set by its canonical name, which Header.Set would compute again.
+		ids := []string{id}
+		r.Header[RequestIDHeader] = ids
+		w.Header()[RequestIDHeader] = ids
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		next.ServeHTTP(sw, r)
 		d := time.Since(start)
 		if m != nil {
-			m.proxyDuration.WithLabelValues(statusClass(sw.status)).Observe(d.Seconds())
+			class := sw.status / 100
+			if class < 1 || class > 5 {
+				class = 0
+			}
+			byClass[class].Observe(d.Seconds())
 		}
 		if logger == nil {
 			return

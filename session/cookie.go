@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"net/textproto"
+	"strings"
 )
 
 // id is a session ID: what only the browser holds.
@@ -76,15 +78,31 @@ func (m *Manager) cookie(value string) *http.Cookie {
 	return c
 }
 
-// requestID is the ID of the request's cookie, if it carries a valid one.
+// requestID is the ID of the request's cookie, if it carries a valid one:
+// the first cookie of the session's name whose value is an ID. It scans
+// the Cookie headers in place instead of r.Cookie, which parses every
+// cookie of the request into new values, on every request.
 func (m *Manager) requestID(r *http.Request) (id, bool) {
-	c, err := r.Cookie(m.cookieName)
-	if err != nil {
-		return id{}, false
+	seen := false
+	for _, line := range r.Header["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, value, ok := strings.Cut(textproto.TrimString(part), "=")
+			if !ok || name != m.cookieName {
+				continue
+			}
+			seen = true
+			if len(value) > 1 && value[0] == '"' && value[len(value)-1] == '"' {
+				value = value[1 : len(value)-1] // as net/http reads a quoted value
+			}
+			if i, ok := parseCookie(value); ok {
+				return i, true
+			}
+		}
 	}
-	i, ok := parseCookie(c.Value)
-	if !ok {
+	if seen {
 		m.badCookies.Add(1)
 	}
-	return i, ok
+	return id{}, false
 }

@@ -97,6 +97,7 @@ type Session struct {
 	Info
 	values  map[string]string
 	version uint64
+	rec     *record // what it was read from (Derived); nil for a new session
 }
 
 // Value returns one app value.
@@ -183,7 +184,7 @@ func (m *Manager) Load(ctx context.Context, r *http.Request) (*Session, error) {
 		return nil, err
 	}
 	m.loaded.Add(1)
-	s := &Session{Info: rec.info, values: rec.values, version: version}
+	s := &Session{Info: rec.info, values: rec.values, version: version, rec: rec}
 	now := m.now()
 	if next := minTime(now.Add(m.o.IdleTimeout), rec.info.AbsoluteExpires); next.Sub(rec.info.IdleExpires) >= m.o.IdleTimeout/10 {
 		m.touch(ctx, s, now, next)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"sync/atomic"
 	"time"
 )
 
@@ -87,6 +88,10 @@ func short(handle string) string {
 type record struct {
 	info   Info
 	values map[string]string
+	// derived holds what callers computed from this record
+	// (Session.Derived): it lives exactly as long as the record, which the
+	// decoded cache shares between the requests of a session.
+	derived atomic.Pointer[derivedValue]
 }
 
 // The stored form, version 1:

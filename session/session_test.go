@@ -198,6 +198,76 @@ func TestBadCookiesAreNoSession(t *testing.T) {
 	}
 }
 
+// The session cookie is found among the app's cookies, in any Cookie
+// line, quoted or not, and the first one of its name that holds an ID
+// wins, as r.Cookie would find it.
+func TestCookieAmongOthers(t *testing.T) {
+	st := openMem(t, nil)
+	m := newManager(t, st, session.Options{})
+	good, want := signIn(t, m, alice, nil)
+	n, v := m.CookieName(), good.Value
+	for _, lines := range [][]string{
+		{"a=1; " + n + "=" + v + "; b=2"},
+		{"a=1", "b=2;" + n + "=" + v},
+		{n + `="` + v + `"`},
+		{"  " + n + "=" + v + "  ;"},
+		{n + "=garbage; " + n + "=" + v},
+		{"x" + n + "=junk; " + n + "=" + v},
+	} {
+		r := request(nil)
+		r.Header["Cookie"] = lines
+		s, err := m.Load(context.Background(), r)
+		if err != nil || s.Handle != want.Handle {
+			t.Errorf("Cookie %q: %v, %v; want the session", lines, s, err)
+		}
+	}
+	for _, lines := range [][]string{{"a=1; b=2"}, {n + "x=" + v}, {"x" + n + "=" + v}, {n}, {";;;"}} {
+		r := request(nil)
+		r.Header["Cookie"] = lines
+		if s, err := m.Load(context.Background(), r); !errors.Is(err, session.ErrNoSession) {
+			t.Errorf("Cookie %q: %v, %v; want ErrNoSession", lines, s, err)
+		}
+	}
+}
+
+// Derived computes once per stored version of a session: requests that
+// read the same record share the value, and a change to the session
+// computes again.
+func TestDerivedFollowsTheRecord(t *testing.T) {
+	st := openMem(t, nil)
+	m := newManager(t, st, session.Options{})
+	c, _ := signIn(t, m, alice, nil)
+	type key struct{}
+	calls := 0
+	derive := func(s *session.Session) any { calls++; v, _ := s.Value("k"); return "v=" + v }
+	load := func() *session.Session {
+		s, err := m.Load(context.Background(), request(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for range 3 {
+		if got := load().Derived(key{}, derive); got != "v=" {
+			t.Fatalf("Derived = %v", got)
+		}
+	}
+	if calls != 1 {
+		t.Fatalf("3 loads of one record computed %d times; want 1", calls)
+	}
+	s := load()
+	if err := m.SetValues(context.Background(), s, map[string]string{"k": "2"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := load().Derived(key{}, derive); got != "v=2" || calls != 2 {
+		t.Fatalf("after SetValues: Derived = %v after %d computations; want v=2 after 2", got, calls)
+	}
+	type other struct{}
+	if got := load().Derived(other{}, func(*session.Session) any { return 7 }); got != 7 {
+		t.Fatalf("another key: %v", got)
+	}
+}
+
 // A record that is corrupt, edited, foreign (copied under another
 // session's key) or oversized is absent, logged with its key and counted.
 func TestBadRecordsAreAbsent(t *testing.T) {

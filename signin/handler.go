@@ -62,10 +62,11 @@ type Options struct {
 	// ExposeTokens makes /.auth/me include the access and ID tokens, as
 	// Easy Auth's token store does. The refresh token is never exposed.
 	ExposeTokens bool
-	// CheckTokens makes Require ask for the session's access token on
-	// every request (a cached hit, refreshed when due), so that a revoked
-	// refresh token ends the session at the first refresh (natural
-	// logout). Default true; set SkipTokenCheck to turn it off.
+	// SkipTokenCheck stops Require (and Authenticate without a token)
+	// from checking that the session's sign-in can still be renewed. By
+	// default they ask for the session's access token once it is due and
+	// at least once a minute (see tokenRecheck), so that a revoked refresh
+	// token ends the session at the first refresh (natural logout).
 	SkipTokenCheck bool
 	// Prefix starts the store keys of pending sign-ins. Default "tg1:".
 	Prefix string

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -252,5 +253,40 @@ func TestLogoutInOneBrowserKeepsTheOthers(t *testing.T) {
 	tenantOf, _ := r.Tenants.Tenant("contoso")
 	if _, err := tenantOf.Client().AcquireTokenSilent(context.Background(), s.HomeAccountID, tenantOf.Scopes); err == nil {
 		t.Fatal("the user's tokens outlived their last session")
+	}
+}
+
+// A request that needs no token checks the session's tokens only when
+// they can have changed: tokens removed from the store behind the
+// session's back (an eviction, an operator) go unnoticed while the access
+// token is good, for at most a minute, and then end the session; a
+// request needing the token (Token, --pass-access-token) always looks.
+func TestTokenCheckedWhenItCanHaveChanged(t *testing.T) {
+	e := newEnv(t)
+	var skew atomic.Int64
+	r := e.replica(redisstore.ModeAuto, func(o *signin.Options) {
+		o.Now = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	b := e.browser()
+	e.signIn(t, b, r, "/.auth/login/contoso", alice)
+	if resp, body := api(t, b, r.URL+"/x"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("signed in: %d %s", resp.StatusCode, body)
+	}
+	s := loadSession(t, b, r)
+	contoso, _ := r.Tenants.Tenant("contoso")
+	if err := contoso.Client().SignOut(t.Context(), s.HomeAccountID); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if resp, body := api(t, b, r.URL+"/x"); resp.StatusCode != http.StatusOK {
+			t.Fatalf("within a minute of the last check: %d %s; want 200 without a token lookup", resp.StatusCode, body)
+		}
+	}
+	skew.Store(int64(61 * time.Second))
+	if resp, _ := api(t, b, r.URL+"/x"); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a minute later: %d; want 401, the session ended", resp.StatusCode)
+	}
+	if status, _ := me(t, b, r); status != http.StatusUnauthorized {
+		t.Fatalf("/.auth/me after: %d; want the session gone", status)
 	}
 }

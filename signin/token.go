@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/tenantgate/tenantgate/session"
@@ -126,6 +127,13 @@ func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Sessio
 	if !withToken && h.o.SkipTokenCheck {
 		return s, Token{}, nil
 	}
+	var checked *tokenChecked
+	if !withToken {
+		checked = s.Derived(tokenCheckedKey{}, newTokenChecked).(*tokenChecked)
+		if h.o.Now().UnixNano() < checked.until.Load() {
+			return s, Token{}, nil
+		}
+	}
 	t, err := h.owner(s)
 	if err != nil {
 		h.end(ctx, s, nil)
@@ -138,8 +146,32 @@ func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Sessio
 	if err != nil {
 		return nil, Token{}, err
 	}
+	if checked != nil {
+		checked.until.Store(min(tok.ExpiresOn.Add(-tokenDueMargin).UnixNano(), h.o.Now().Add(tokenRecheck).UnixNano()))
+	}
 	return s, tok, nil
 }
+
+// A request that needs no token (Authenticate without withToken) checks
+// that the session's sign-in can still be renewed only when that can have
+// changed: once its access token is due (the refresh then tells a natural
+// logout), and at least every tokenRecheck while it is not, so that tokens
+// removed from the store (an eviction, an operator) end the session within
+// that bound. Between checks such a request costs no token lookup. A
+// sign-out or revocation needs no check: it removes the session itself.
+const (
+	tokenRecheck   = time.Minute
+	tokenDueMargin = 5 * time.Minute // as tokencache's: MSAL's expiry margin
+)
+
+// tokenChecked is when a session's next token check is due, kept with
+// the session's decoded record (session.Session.Derived) and so shared by
+// its requests in this process.
+type tokenChecked struct{ until atomic.Int64 }
+
+type tokenCheckedKey struct{}
+
+func newTokenChecked(*session.Session) any { return new(tokenChecked) }
 
 // Require serves next only for requests with a live session (and, unless
 // Options.SkipTokenCheck, a token that can still be had): a browser
