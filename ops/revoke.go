@@ -201,14 +201,22 @@ func (h *Handler) audit(p principal, action string, rq RevokeRequest, result str
 	if rq.Session != "" {
 		attrs = append(attrs, slog.String("session", shortHandle(rq.Session)))
 	}
-	if rq.Tenant != "" {
-		attrs = append(attrs, slog.String("tenant", rq.Tenant))
+	// The page names tenants by ID; the line names the row both ways.
+	tenant, tenantID := rq.Tenant, ""
+	if rows := h.rows(rq.Tenant); rq.Tenant != "" && len(rows) == 1 {
+		tenant, tenantID = rows[0].Key, rows[0].TenantID
+	}
+	if tenant != "" {
+		attrs = append(attrs, slog.String("tenant", tenant))
 	}
 	if rq.User != "" {
 		attrs = append(attrs, slog.String("user", rq.User))
 	}
 	if rq.All {
 		attrs = append(attrs, slog.Bool("all", true))
+	}
+	if tenantID != "" {
+		attrs = append(attrs, slog.String("tenant_id", tenantID))
 	}
 	h.o.Logger.Info("ops: audit", attrs...)
 }

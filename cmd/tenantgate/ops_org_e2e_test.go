@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -182,6 +183,25 @@ func TestOpsOrganizationsAndCertificates(t *testing.T) {
 	}
 	if n := metric(mf, "tenantgate_sessions_live", "tenant", "contoso", "tenant_id", devidp.DemoContosoID); n != 2 {
 		t.Errorf("tenantgate_sessions_live{contoso} = %v; want 2 (bob's, and alice's through the app)", n)
+	}
+
+	// tenantgate sessions, from the tenant file alone, sees the same.
+	for tenant, who := range map[string]string{"organizations": fionaS.Handle, "contoso": aliceS.Handle} {
+		cmd := exec.Command(binary(t), "sessions", "list", "--tenant", tenant, "--json")
+		cmd.Env = append(os.Environ(), "TENANTGATE_REDIS_URL="+redisURL, "TENANTGATE_KEYS="+cf.keys, "TENANTGATE_TENANTS="+cf.tenants)
+		out, err := cmd.Output()
+		var cli struct{ Sessions []apiSession }
+		if err != nil || json.Unmarshal(out, &cli) != nil {
+			t.Fatalf("tenantgate sessions list --tenant %s: %v %s", tenant, err, out)
+		}
+		found := false
+		for _, s := range cli.Sessions {
+			found = found || (s.Handle == who && s.Tokens != nil && s.Tokens.State == "ok")
+		}
+		if !found {
+			t.Errorf("tenantgate sessions list --tenant %s: %s; want %s with its tokens", tenant, out, who)
+		}
+		answers = append(answers, string(out))
 	}
 
 	// The IdP fails alice's next refresh; MSAL keeps her valid token, and
