@@ -39,6 +39,11 @@ type Options struct {
 	// browser never needs the dev CA: the gateway's demo mode serves the
 	// same IdP on both.
 	BrowserURL string
+	// OnClientAssertion, if set, is called with every client assertion a
+	// token request carries, before anything else is checked: for tests that must
+	// know the values a client sent, such as a check that no log line
+	// holds one. It is called on the request's goroutine.
+	OnClientAssertion func(assertion string)
 }
 
 // Lifetimes of tokens and codes. RefreshIn, when set, is sent as refresh_in
@@ -74,6 +79,7 @@ type IdP struct {
 	mux      *http.ServeMux
 	controls bool
 	browser  string // Options.BrowserURL, without a trailing slash
+	onAssert func(string)
 
 	mu        sync.Mutex
 	offset    time.Duration
@@ -119,6 +125,7 @@ func New(opts Options) (*IdP, error) {
 		life:     opts.Lifetimes.withDefaults(),
 		strict:   opts.StrictRefreshRotation,
 		browser:  strings.TrimRight(opts.BrowserURL, "/"),
+		onAssert: opts.OnClientAssertion,
 		keys:     map[string][]*signingKey{},
 		codes:    map[string]*authCode{},
 		refresh:  map[string]*refreshGrant{},

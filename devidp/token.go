@@ -50,6 +50,9 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
+	if a := form.Get("client_assertion"); a != "" && p.onAssert != nil {
+		p.onAssert(a) // every one that arrived, even if refused below
+	}
 	gt := form.Get("grant_type")
 	switch gt {
 	case grantAuthCode, grantRefresh, grantClientCreds, grantJWTBearer:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -44,11 +45,14 @@ type TokenView struct {
 	Acquired     *time.Time     `json:"last_acquired,omitempty"`
 }
 
+// ScopeView is one access token's status, with the last refresh of its
+// scopes (failed ones too) when one is known.
 type ScopeView struct {
-	Scopes    string     `json:"scopes"`
-	ExpiresOn time.Time  `json:"expires_on"`
-	Acquired  time.Time  `json:"acquired"`
-	RefreshOn *time.Time `json:"refresh_on,omitempty"`
+	Scopes      string         `json:"scopes"`
+	ExpiresOn   time.Time      `json:"expires_on"`
+	Acquired    time.Time      `json:"acquired"`
+	RefreshOn   *time.Time     `json:"refresh_on,omitempty"`
+	LastRefresh *RefreshRecord `json:"last_refresh,omitempty"`
 }
 
 type TenantView struct {
@@ -81,17 +85,54 @@ func filterOf(r *http.Request) Filter {
 	return f
 }
 
-// tenant finds a configured tenant by key or ID.
-func (h *Handler) tenant(keyOrID string) (Tenant, bool) {
+// rows finds the tenants a filter or revocation names: the one with that
+// tenant ID, or every one with that key (the organizations app has a row
+// per allowed tenant).
+func (h *Handler) rows(keyOrID string) []Tenant {
+	var byKey []Tenant
 	for _, t := range h.o.Tenants() {
-		if t.Key == keyOrID || strings.EqualFold(t.TenantID, keyOrID) {
+		if strings.EqualFold(t.TenantID, keyOrID) {
+			return []Tenant{t}
+		}
+		if t.Key == keyOrID {
+			byKey = append(byKey, t)
+		}
+	}
+	return byKey
+}
+
+// row is the one tenant a revocation names.
+func (h *Handler) row(keyOrID string) (Tenant, error) {
+	switch ts := h.rows(keyOrID); len(ts) {
+	case 0:
+		return Tenant{}, errUnknownTenant
+	case 1:
+		return ts[0], nil
+	default:
+		return Tenant{}, fmt.Errorf("%w: %q serves %d tenants; name one by its tenant ID", errAmbiguousTenant, keyOrID, len(ts))
+	}
+}
+
+// owner is the tenant whose client holds a session's tokens: the row of
+// the session's key and tenant ID, else Options.Owner's (a session of the
+// organizations app in a tenant configured on its own). ok is false when
+// neither knows it: the session is shown without token status.
+func (h *Handler) owner(i session.Info) (Tenant, bool) {
+	for _, t := range h.o.Tenants() {
+		if t.Key == i.TenantKey && strings.EqualFold(t.TenantID, i.TenantID) {
 			return t, true
 		}
+	}
+	if h.o.Owner != nil {
+		return h.o.Owner(i.TenantKey, i.TenantID)
 	}
 	return Tenant{}, false
 }
 
-var errUnknownTenant = errors.New("ops: no such tenant: use a configured tenant key or ID (GET /api/tenants)")
+var (
+	errUnknownTenant   = errors.New("ops: no such tenant: use a configured tenant key or ID (GET /api/tenants)")
+	errAmbiguousTenant = errors.New("ops: the tenant key names several tenants")
+)
 
 func (h *Handler) tenants(ctx context.Context) []TenantView {
 	var out []TenantView
@@ -109,16 +150,13 @@ func (h *Handler) tenants(ctx context.Context) []TenantView {
 
 // list returns a page of sessions for f, with token status.
 func (h *Handler) list(ctx context.Context, f Filter) (SessionsPage, error) {
-	var ts []Tenant
+	ts := h.o.Tenants()
 	if f.Tenant == "" {
-		ts = h.o.Tenants()
 		f.Cursor = "" // a cursor belongs to one index
-	} else {
-		t, ok := h.tenant(f.Tenant)
-		if !ok {
-			return SessionsPage{}, errUnknownTenant
-		}
-		ts = []Tenant{t}
+	} else if ts = h.rows(f.Tenant); len(ts) == 0 {
+		return SessionsPage{}, errUnknownTenant
+	} else if len(ts) > 1 {
+		f.Cursor = ""
 	}
 	byName := strings.Contains(f.User, "@")
 	var out SessionsPage
@@ -136,7 +174,7 @@ func (h *Handler) list(ctx context.Context, f Filter) (SessionsPage, error) {
 				if byName && !strings.EqualFold(i.Username, f.User) {
 					continue
 				}
-				out.Sessions = append(out.Sessions, h.view(ctx, t, i))
+				out.Sessions = append(out.Sessions, h.view(ctx, i))
 			}
 			// A username filter reads the tenant's pages until it has a
 			// page's worth; otherwise one page per request.
@@ -155,15 +193,22 @@ func (h *Handler) list(ctx context.Context, f Filter) (SessionsPage, error) {
 	return out, nil
 }
 
-func (h *Handler) view(ctx context.Context, t Tenant, i session.Info) SessionView {
+func (h *Handler) view(ctx context.Context, i session.Info) SessionView {
 	v := SessionView{Handle: i.Handle, Short: i.Short(), TenantKey: i.TenantKey, TenantID: i.TenantID,
 		HomeAccountID: i.HomeAccountID, ObjectID: i.ObjectID, Username: i.Username, DisplayName: i.DisplayName,
 		Created: i.Created, LastSeen: i.LastSeen, IdleExpires: i.IdleExpires, AbsoluteExpires: i.AbsoluteExpires,
 		ClientIP: i.ClientIP, UserAgent: i.UserAgent, Replica: i.Replica}
-	if t.Status == nil {
+	t, ok := h.owner(i)
+	if !ok || t.Status == nil {
 		return v
 	}
 	tv := &TokenView{}
+	var refreshes []RefreshRecord
+	if h.o.Refreshes != nil {
+		if refreshes = h.o.Refreshes.All(ctx, i.TenantID, i.HomeAccountID); len(refreshes) > 0 {
+			tv.LastRefresh = &refreshes[0]
+		}
+	}
 	st, err := t.Status(ctx, i.HomeAccountID)
 	switch {
 	case err != nil:
@@ -183,15 +228,17 @@ func (h *Handler) view(ctx context.Context, t Tenant, i session.Info) SessionVie
 				ro := a.RefreshOn
 				sv.RefreshOn = &ro
 			}
+			set := scopeSet(a.Scopes)
+			for k := range refreshes {
+				if refreshes[k].Scopes == set {
+					sv.LastRefresh = &refreshes[k]
+					break
+				}
+			}
 			tv.AccessTokens = append(tv.AccessTokens, sv)
 		}
 		if la := st.LastAcquired(); !la.IsZero() {
 			tv.Acquired = &la
-		}
-	}
-	if h.o.Refreshes != nil {
-		if rec, ok := h.o.Refreshes.Last(ctx, i.TenantID, i.HomeAccountID); ok {
-			tv.LastRefresh = &rec
 		}
 	}
 	v.Tokens = tv
@@ -227,15 +274,14 @@ func (h *Handler) lookup(ctx context.Context, handle string) (SessionView, error
 	if err != nil {
 		return SessionView{}, err
 	}
-	t, _ := h.tenant(i.TenantID)
-	return h.view(ctx, t, i), nil
+	return h.view(ctx, i), nil
 }
 
 func (h *Handler) apiError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, session.ErrNoSession):
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such session (gone, or not a full 64-digit handle)"})
-	case errors.Is(err, errUnknownTenant), errors.Is(err, errBadRevoke):
+	case errors.Is(err, errUnknownTenant), errors.Is(err, errAmbiguousTenant), errors.Is(err, errBadRevoke):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 	case strings.Contains(err.Error(), "cursor"):
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})

@@ -15,7 +15,9 @@ import (
 	"github.com/tenantgate/tenantgate/tokencache"
 )
 
-// Tenant is one configured tenant as operations see it.
+// Tenant is one tenant as operations see it: a directory (TenantID) and
+// the app it is served by (Key: a configured tenant's key, or
+// "organizations" for a tenant on the multi-tenant app's allow-list).
 type Tenant struct {
 	Key      string
 	TenantID string
@@ -31,8 +33,16 @@ type Tenant struct {
 // Options configure a Handler.
 type Options struct {
 	Sessions *session.Manager
-	// Tenants lists the configured tenants.
+	// Tenants lists the tenants shown with their session counts: each
+	// configured tenant, and each tenant on the organizations app's
+	// allow-list that is not configured on its own (one per tenant ID).
 	Tenants func() []Tenant
+	// Owner returns the tenant whose client holds the tokens of sessions
+	// signed in through tenant key in directory tenantID, when no row of
+	// Tenants is that pair: the organizations app's client for a tenant
+	// configured on its own with another app, whose sessions share that
+	// tenant's index and row (nil: such sessions show no token status).
+	Owner func(key, tenantID string) (Tenant, bool)
 	// Token is the bearer token that authenticates operators and
 	// scrapers ("" : none accepted). Compared in constant time.
 	Token string

@@ -157,7 +157,7 @@ type liveCollector struct {
 	tenants func() []Tenant
 }
 
-var liveDesc = prometheus.NewDesc("tenantgate_sessions_live", "Sessions in each tenant's index (live, or idle-expired and not yet listed), read at scrape time.", []string{"tenant"}, nil)
+var liveDesc = prometheus.NewDesc("tenantgate_sessions_live", "Sessions in each tenant's index (live, or idle-expired and not yet listed), read at scrape time, by tenant key (organizations for a tenant on the multi-tenant app's allow-list only) and tenant ID.", []string{"tenant", "tenant_id"}, nil)
 
 func (c *liveCollector) Describe(ch chan<- *prometheus.Desc) { ch <- liveDesc }
 
@@ -170,6 +170,6 @@ func (c *liveCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.NewInvalidMetric(liveDesc, err)
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(n), t.Key)
+		ch <- prometheus.MustNewConstMetric(liveDesc, prometheus.GaugeValue, float64(n), t.Key, t.TenantID)
 	}
 }

@@ -27,21 +27,26 @@ func TestRefreshOutcome(t *testing.T) {
 	// client_info of uid "u1", utid "t1", base64url without padding.
 	const ci = "eyJ1aWQiOiJ1MSIsInV0aWQiOiJ0MSJ9"
 	for _, tc := range []struct {
-		status       int
-		body         string
-		result, home string
+		status              int
+		body                string
+		result, error, home string
 	}{
-		{200, `{"access_token":"x","client_info":"` + ci + `"}`, "ok", "u1.t1"},
-		{200, `{"client_info":"not base64!"}`, "ok", ""},
-		{400, `{"error":"invalid_grant","error_description":"AADSTS50173"}`, "invalid_grant", ""},
-		{400, `{"error":"interaction_required"}`, "invalid_grant", ""},
-		{400, `{"error":"invalid_client"}`, "other", ""},
-		{429, ``, "transient", ""},
-		{503, `<html>`, "transient", ""},
+		{200, `{"access_token":"x","client_info":"` + ci + `"}`, "ok", "", "u1.t1"},
+		{200, `{"client_info":"not base64!"}`, "ok", "", ""},
+		{400, `{"error":"invalid_grant","error_description":"AADSTS50173","error_codes":[50173]}`, "invalid_grant", "invalid_grant AADSTS50173", ""},
+		{400, `{"error":"interaction_required"}`, "invalid_grant", "interaction_required", ""},
+		{400, `{"error":"invalid_client"}`, "other", "invalid_client", ""},
+		{400, `{"error":"<b>not a code</b>"}`, "other", "HTTP 400", ""},
+		{429, ``, "transient", "HTTP 429", ""},
+		{503, `<html>`, "transient", "HTTP 503", ""},
+		{503, `{"error":"temporarily_unavailable","error_codes":[50196]}`, "transient", "temporarily_unavailable AADSTS50196", ""},
 	} {
-		if r, h := refreshOutcome(tc.status, []byte(tc.body)); r != tc.result || h != tc.home {
-			t.Errorf("%d %s: %s %q; want %s %q", tc.status, tc.body, r, h, tc.result, tc.home)
+		if r, h := refreshOutcome(tc.status, []byte(tc.body)); r.Result != tc.result || r.Error != tc.error || h != tc.home {
+			t.Errorf("%d %s: %+v %q; want %s %q %q", tc.status, tc.body, r, h, tc.result, tc.error, tc.home)
 		}
+	}
+	if got := scopeSet("openid api://x/B offline_access api://x/a profile"); got != "api://x/a api://x/b" {
+		t.Errorf("scopeSet: %q", got)
 	}
 	if tenantOfPath("/c0a7f4a1-1111/oauth2/v2.0/token") != "c0a7f4a1-1111" || endpointOf("/t/oauth2/v2.0/token") != "token" ||
 		endpointOf("/t/v2.0/.well-known/openid-configuration") != "discovery" || endpointOf("/t/discovery/v2.0/keys") != "keys" {

@@ -31,6 +31,7 @@ type row struct {
 	Handle   string `json:"handle"`
 	Short    string `json:"short"`
 	Tenant   string `json:"tenant"`
+	TenantID string `json:"tenant_id"`
 	Username string `json:"username"`
 	Name     string `json:"name"`
 	Home     string `json:"home"`
@@ -100,7 +101,11 @@ func tokenSummary(v *TokenView) string {
 		parts = append(parts, strings.ReplaceAll(v.State, "_", " "))
 	}
 	if r := v.LastRefresh; r != nil {
-		parts = append(parts, fmt.Sprintf("last refresh %s %s on %s", clock(r.At), r.Result, r.Replica))
+		result := r.Result
+		if r.Error != "" {
+			result += " (" + r.Error + ")"
+		}
+		parts = append(parts, fmt.Sprintf("last refresh %s %s on %s", clock(r.At), result, r.Replica))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -113,7 +118,7 @@ func rowOf(v SessionView, csrf string) row {
 		}
 		client += " " + ua
 	}
-	return row{Handle: v.Handle, Short: v.Short, Tenant: v.TenantKey, Username: v.Username, Name: v.DisplayName, Home: v.HomeAccountID,
+	return row{Handle: v.Handle, Short: v.Short, Tenant: v.TenantKey, TenantID: v.TenantID, Username: v.Username, Name: v.DisplayName, Home: v.HomeAccountID,
 		Created: stamp(v.Created), LastSeen: stamp(v.LastSeen), Ends: stamp(minTime(v.IdleExpires, v.AbsoluteExpires)),
 		Tokens: tokenSummary(v.Tokens), Replica: v.Replica, Client: client, CSRF: csrf}
 }

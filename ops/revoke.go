@@ -89,46 +89,93 @@ func (h *Handler) revoke(ctx context.Context, rq RevokeRequest) (int, error) {
 		}
 		return 1, h.o.Sessions.Revoke(ctx, handle)
 	case rq.Tenant != "" && rq.User != "":
-		t, ok := h.tenant(rq.Tenant)
-		if !ok {
-			return 0, errUnknownTenant
+		t, err := h.row(rq.Tenant)
+		if err != nil {
+			return 0, err
+		}
+		tokens, err := h.tokenOwners(ctx, session.Query{TenantID: t.TenantID, HomeAccountID: rq.User}, t)
+		if err != nil {
+			return 0, err
 		}
 		n, err := h.o.Sessions.RevokeUser(ctx, t.TenantID, rq.User)
-		if err == nil && t.SignOut != nil {
-			err = t.SignOut(ctx, rq.User)
+		if err == nil {
+			err = tokens.signOut(ctx)
 		}
 		return n, err
 	case rq.Tenant != "" && rq.All:
-		t, ok := h.tenant(rq.Tenant)
-		if !ok {
-			return 0, errUnknownTenant
+		t, err := h.row(rq.Tenant)
+		if err != nil {
+			return 0, err
 		}
-		users := map[string]bool{}
-		if t.SignOut != nil {
-			q := session.Query{TenantID: t.TenantID, Limit: 1000}
-			for {
-				p, err := h.o.Sessions.List(ctx, q)
-				if err != nil {
-					return 0, err
-				}
-				for _, i := range p.Sessions {
-					users[i.HomeAccountID] = true
-				}
-				if q.Cursor = p.Next; q.Cursor == "" {
-					break
-				}
-			}
+		tokens, err := h.tokenOwners(ctx, session.Query{TenantID: t.TenantID}, t)
+		if err != nil {
+			return 0, err
 		}
 		n, err := h.o.Sessions.RevokeTenant(ctx, t.TenantID)
-		for u := range users {
-			if err != nil {
-				break
-			}
-			err = t.SignOut(ctx, u)
+		if err == nil {
+			err = tokens.signOut(ctx)
 		}
 		return n, err
 	}
 	return 0, errBadRevoke
+}
+
+// owners is what a user's or a tenant's revocation signs out of the token
+// cache: each user, in the client of each app their sessions came through
+// (the organizations app's sessions share a configured tenant's index).
+type owners map[string]*ownerUsers
+
+type ownerUsers struct {
+	t     Tenant
+	homes map[string]bool
+}
+
+// tokenOwners reads the sessions of q before they are revoked, for whose
+// tokens to sign out. row is the owner when none is listed (the sessions
+// are gone already, the tokens may not be).
+func (h *Handler) tokenOwners(ctx context.Context, q session.Query, row Tenant) (owners, error) {
+	o := owners{}
+	add := func(t Tenant, home string) {
+		if t.SignOut == nil {
+			return
+		}
+		k := t.Key + " " + t.TenantID
+		if o[k] == nil {
+			o[k] = &ownerUsers{t: t, homes: map[string]bool{}}
+		}
+		o[k].homes[home] = true
+	}
+	q.Limit = 1000
+	for {
+		p, err := h.o.Sessions.List(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range p.Sessions {
+			if t, ok := h.owner(i); ok {
+				add(t, i.HomeAccountID)
+			}
+		}
+		if q.Cursor = p.Next; q.Cursor == "" {
+			break
+		}
+	}
+	if q.HomeAccountID != "" && len(o) == 0 {
+		add(row, q.HomeAccountID)
+	}
+	return o, nil
+}
+
+// signOut signs every user out of their owners' token caches.
+func (o owners) signOut(ctx context.Context) error {
+	for _, ou := range o {
+		for u := range ou.homes {
+			if err := ou.t.SignOut(ctx, u); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // describe says in words what a revocation will do, for the confirmation.
@@ -154,14 +201,22 @@ func (h *Handler) audit(p principal, action string, rq RevokeRequest, result str
 	if rq.Session != "" {
 		attrs = append(attrs, slog.String("session", shortHandle(rq.Session)))
 	}
-	if rq.Tenant != "" {
-		attrs = append(attrs, slog.String("tenant", rq.Tenant))
+	// The page names tenants by ID; the line names the row both ways.
+	tenant, tenantID := rq.Tenant, ""
+	if rows := h.rows(rq.Tenant); rq.Tenant != "" && len(rows) == 1 {
+		tenant, tenantID = rows[0].Key, rows[0].TenantID
+	}
+	if tenant != "" {
+		attrs = append(attrs, slog.String("tenant", tenant))
 	}
 	if rq.User != "" {
 		attrs = append(attrs, slog.String("user", rq.User))
 	}
 	if rq.All {
 		attrs = append(attrs, slog.Bool("all", true))
+	}
+	if tenantID != "" {
+		attrs = append(attrs, slog.String("tenant_id", tenantID))
 	}
 	h.o.Logger.Info("ops: audit", attrs...)
 }

@@ -7,14 +7,18 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tenantgate/tenantgate/tokencache"
 )
 
 // idpTransport measures requests to the identity provider by endpoint and
 // counts refreshes by result. It reads the token request's grant_type and
-// the response's error code and client_info (the account's uid.utid),
-// nothing else, and keeps none of it but those.
+// scope and the response's error code and client_info (the account's
+// uid.utid), nothing else, and keeps none of it but those.
 type idpTransport struct {
 	next http.RoundTripper
 	m    *Metrics
@@ -34,7 +38,7 @@ const maxPeek = 256 << 10
 
 func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ep := endpointOf(req.URL.Path)
-	grant := ""
+	var form url.Values
 	if ep == "token" && req.Body != nil && req.Body != http.NoBody {
 		b, err := io.ReadAll(io.LimitReader(req.Body, maxPeek))
 		req.Body.Close()
@@ -44,9 +48,7 @@ func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		body := b
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
-		if f, err := url.ParseQuery(string(b)); err == nil {
-			grant = f.Get("grant_type")
-		}
+		form, _ = url.ParseQuery(string(b))
 	}
 	start := time.Now()
 	resp, err := t.next.RoundTrip(req)
@@ -55,18 +57,26 @@ func (t *idpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		code = statusClass(resp.StatusCode)
 	}
 	t.m.idpDuration.WithLabelValues(ep, code).Observe(time.Since(start).Seconds())
-	if grant != "refresh_token" {
+	if form.Get("grant_type") != "refresh_token" {
 		return resp, err
 	}
-	result, home := "transient", ""
+	rec, home := RefreshRecord{Result: "transient", Error: "no answer"}, ""
 	if err == nil {
 		var peek []byte
 		peek, resp.Body = peekBody(resp.Body)
-		result, home = refreshOutcome(resp.StatusCode, peek)
+		rec, home = refreshOutcome(resp.StatusCode, peek)
 	}
-	t.m.refreshes.WithLabelValues(result).Inc()
+	t.m.refreshes.WithLabelValues(rec.Result).Inc()
+	// The token cache says whose refresh this is before it is sent: an
+	// error answer carries no client_info. client_info and the URL's
+	// tenant are for refreshes outside a tokencache silent call.
+	tenantID := tenantOfPath(req.URL.Path)
+	if tid, h, ok := tokencache.CallAccount(req.Context()); ok {
+		tenantID, home = tid, h
+	}
 	if t.log != nil && home != "" {
-		t.log.Record(req.Context(), tenantOfPath(req.URL.Path), home, result)
+		rec.Scopes = scopeSet(form.Get("scope"))
+		t.log.Record(req.Context(), tenantID, home, rec)
 	}
 	return resp, err
 }
@@ -83,23 +93,39 @@ func peekBody(rc io.ReadCloser) ([]byte, io.ReadCloser) {
 
 // refreshOutcome classifies a refresh response: ok (and the account from
 // client_info), invalid_grant (the refresh token is refused: the user
-// must sign in), transient (the IdP is down or throttling), other.
-func refreshOutcome(status int, body []byte) (result, home string) {
+// must sign in), transient (the IdP is down or throttling), other; with
+// what failed, in words that hold nothing of the request.
+func refreshOutcome(status int, body []byte) (rec RefreshRecord, home string) {
 	var r struct {
 		Error      string `json:"error"`
+		ErrorCodes []int  `json:"error_codes"`
 		ClientInfo string `json:"client_info"`
 	}
 	_ = json.Unmarshal(body, &r)
-	switch {
-	case status == http.StatusOK:
-		return "ok", homeOf(r.ClientInfo)
-	case status == http.StatusTooManyRequests || status >= 500:
-		return "transient", ""
-	case r.Error == "invalid_grant" || r.Error == "interaction_required":
-		return "invalid_grant", ""
+	if status == http.StatusOK {
+		return RefreshRecord{Result: "ok"}, homeOf(r.ClientInfo)
 	}
-	return "other", ""
+	rec.Error = "HTTP " + strconv.Itoa(status)
+	if oauthCode.MatchString(r.Error) {
+		rec.Error = r.Error
+		if len(r.ErrorCodes) > 0 && r.ErrorCodes[0] > 0 {
+			rec.Error += " AADSTS" + strconv.Itoa(r.ErrorCodes[0])
+		}
+	}
+	switch {
+	case status == http.StatusTooManyRequests || status >= 500:
+		rec.Result = "transient"
+	case r.Error == "invalid_grant" || r.Error == "interaction_required":
+		rec.Result = "invalid_grant"
+	default:
+		rec.Result = "other"
+	}
+	return rec, ""
 }
+
+// oauthCode is what an OAuth error code looks like (RFC 6749 allows more;
+// Entra's are these): anything else is not shown.
+var oauthCode = regexp.MustCompile(`^[a-z_]{1,64}$`)
 
 // homeOf decodes client_info ({"uid":…,"utid":…}, base64url) into MSAL's
 // home account ID, uid.utid.

@@ -261,6 +261,19 @@ func (r *Registry) OrganizationsFor(tid string) (*Tenant, error) {
 	return nil, fmt.Errorf("%w: tenant %q is not on organizations.allowedTenants", ErrTenantNotAllowed, tid)
 }
 
+// AllowedTenants returns the organizations app's allow-list, lower case,
+// in configuration order; nil without the app.
+func (r *Registry) AllowedTenants() []string {
+	if r.org == nil {
+		return nil
+	}
+	out := make([]string, 0, len(r.org.cfg.AllowedTenants))
+	for _, tid := range r.org.cfg.AllowedTenants {
+		out = append(out, strings.ToLower(tid))
+	}
+	return out
+}
+
 // Organizations returns the multi-tenant app at the "organizations"
 // authority, for starting a sign-in before the user's tenant is known.
 func (r *Registry) Organizations() (*Tenant, bool) {

@@ -96,14 +96,9 @@ func (w *opsWiring) wrap(h http.Handler) http.Handler {
 // start registers the collectors and, with --admin-listen, opens the
 // operations listener.
 func (w *opsWiring) start(a *app, c serveConfig, demo bool, cache *tokencache.Cache, tenants *tenant.Registry, sessions *session.Manager, getenv func(string) string) error {
-	list := func() []ops.Tenant {
-		var out []ops.Tenant
-		for _, t := range tenants.Tenants() {
-			cl := t.Client()
-			out = append(out, ops.Tenant{Key: t.Key, TenantID: t.TenantID, Status: cl.Status, SignOut: signOut(cl)})
-		}
-		return out
-	}
+	apps := registryApps(tenants)
+	rows := apps.tenants() // the configuration does not change while serving
+	list := func() []ops.Tenant { return rows }
 	w.metrics.TokenCache(cache)
 	w.metrics.Sessions(sessions, list)
 	if c.adminListen == "" {
@@ -118,7 +113,7 @@ func (w *opsWiring) start(a *app, c serveConfig, demo bool, cache *tokencache.Ca
 		role = "Tasks.Approver"
 	}
 	public, _ := url.Parse(c.publicURL)
-	h, err := ops.New(ops.Options{Sessions: sessions, Tenants: list, Token: token, Role: role, Refreshes: w.refreshes,
+	h, err := ops.New(ops.Options{Sessions: sessions, Tenants: list, Owner: apps.owner, Token: token, Role: role, Refreshes: w.refreshes,
 		Gatherer: w.metrics.Gatherer(), SignInURL: c.publicURL + "/.auth/login/aad?post_login_redirect_uri=/", Logger: w.logger})
 	if err != nil {
 		return fmt.Errorf("--admin-listen: %w", err)

@@ -95,14 +95,19 @@ type apiSession struct {
 		State        string `json:"state"`
 		RefreshToken bool   `json:"refresh_token"`
 		AccessTokens []struct {
-			Scopes    string    `json:"scopes"`
-			ExpiresOn time.Time `json:"expires_on"`
+			Scopes      string      `json:"scopes"`
+			ExpiresOn   time.Time   `json:"expires_on"`
+			RefreshOn   time.Time   `json:"refresh_on"`
+			LastRefresh *apiRefresh `json:"last_refresh"`
 		} `json:"access_tokens"`
-		LastRefresh *struct {
-			Result  string `json:"result"`
-			Replica string `json:"replica"`
-		} `json:"last_refresh"`
+		LastRefresh *apiRefresh `json:"last_refresh"`
 	} `json:"tokens"`
+}
+
+type apiRefresh struct {
+	Result  string `json:"result"`
+	Error   string `json:"error"`
+	Replica string `json:"replica"`
 }
 
 // partitionSecrets opens a user's token partition the way the gateway

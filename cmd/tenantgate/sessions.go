@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
-	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -153,6 +152,7 @@ func openConsole(ctx context.Context, c sessionsConfig, stderr io.Writer) (*ops.
 		return nil, nil, err
 	}
 	var list []ops.Tenant
+	var apps opsApps
 	if c.tenants != "" {
 		cfg, err := tenant.Load(c.tenants)
 		if err != nil {
@@ -160,22 +160,8 @@ func openConsole(ctx context.Context, c sessionsConfig, stderr io.Writer) (*ops.
 			return nil, nil, fmt.Errorf("--tenants: %w", err)
 		}
 		cache := tokencache.New(st, keys, tokencache.Options{Logger: logger})
-		names := make([]string, 0, len(cfg.Tenants))
-		for k := range cfg.Tenants {
-			names = append(names, k)
-		}
-		sort.Strings(names)
-		for _, k := range names {
-			tc := cfg.Tenants[k]
-			t := ops.Tenant{Key: k, TenantID: tc.TenantID}
-			// The token status reads the partition under the client's key
-			// prefix, which the authority's tenant and the client ID make;
-			// no request is sent, so the host does not matter.
-			if cl, err := cache.NewClient(tokencache.ClientConfig{Authority: "https://status.invalid/" + tc.TenantID, ClientID: tc.ClientID}); err == nil {
-				t.Status, t.SignOut = cl.Status, signOut(cl)
-			}
-			list = append(list, t)
-		}
+		apps = configApps(cfg, cache)
+		list = apps.tenants()
 		defer cache.Close()
 	}
 	if c.tenant != "" && !slicesHasTenant(list, c.tenant) {
@@ -186,7 +172,7 @@ func openConsole(ctx context.Context, c sessionsConfig, stderr io.Writer) (*ops.
 	if u, err := user.Current(); err == nil {
 		who = "cli:" + u.Username
 	}
-	con, err := ops.NewConsole(ops.Options{Sessions: sessions, Tenants: func() []ops.Tenant { return list }, Refreshes: ops.NewRefreshLog(st, ""), Logger: audit}, who)
+	con, err := ops.NewConsole(ops.Options{Sessions: sessions, Tenants: func() []ops.Tenant { return list }, Owner: apps.owner, Refreshes: ops.NewRefreshLog(st, ""), Logger: audit}, who)
 	if err != nil {
 		st.Close()
 		return nil, nil, err
@@ -250,7 +236,7 @@ func printSession(w io.Writer, v ops.SessionView) {
 			row("access token", a.Scopes+" until "+a.ExpiresOn.UTC().String())
 		}
 		if r := t.LastRefresh; r != nil {
-			row("last refresh", r.At.UTC().String()+" "+r.Result+" on "+r.Replica)
+			row("last refresh", strings.TrimSpace(r.At.UTC().String()+" "+r.Result+" "+r.Error)+" on "+r.Replica+" ("+r.Scopes+")")
 		}
 	}
 	tw.Flush()

@@ -60,7 +60,7 @@
     var act = cell(tr, "");
     act.appendChild(revokeForm({session: r.handle}, "Revoke", "revoke-session", "Revoke this session of " + r.username + "?"));
     act.appendChild(document.createTextNode(" "));
-    act.appendChild(revokeForm({tenant: r.tenant, user: r.home}, "Revoke user", "revoke-user", "Revoke every session of " + r.username + " in " + r.tenant + "?"));
+    act.appendChild(revokeForm({tenant: r.tenant_id, user: r.home}, "Revoke user", "revoke-user", "Revoke every session of " + r.username + " in " + r.tenant + "?"));
     return tr;
   }
   function pending(body) {
@@ -68,7 +68,7 @@
   }
   function render(snap) {
     (snap.tenants || []).forEach(function (t) {
-      var tr = document.querySelector('#tenants tr[data-tenant="' + CSS.escape(t.key) + '"] td.count');
+      var tr = document.querySelector('#tenants tr[data-tenant="' + CSS.escape(t.tenant_id) + '"] td.count');
       if (tr) tr.textContent = String(t.sessions) + (t.error ? " (" + t.error + ")" : "");
     });
     var body = table.tBodies[0];
