@@ -1,22 +1,30 @@
 package session
 
 import (
-	"bytes"
+	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
-// decoded keeps the records this process decoded last, with the stored
-// bytes each came from. A read whose bytes are identical to the ones kept
-// reuses the record: no JSON parsing, no opening of the seal, which are
-// most of a steady request's cost when the store's L1 answers. It is safe
-// because it keys on the bytes, not on versions: whatever the store
-// returns is decoded at least once under this key.
+// decoded keeps the records this process decoded last, with a digest of
+// the stored bytes each came from. A read whose bytes have the same
+// digest and length reuses the record: no JSON parsing, no opening of the
+// seal, which are most of a steady request's cost when the store's L1
+// answers. It is safe because it keys on the bytes, not on versions:
+// whatever the store returns is decoded at least once under this key. The
+// digest is a 64-bit maphash with a seed chosen at start-up, so that two
+// versions of one session's record that differ are told apart but for a
+// chance of 2^-64 that no one outside the process can aim at; it keeps no
+// reference to the bytes, which would hold values the store's L1 has
+// evicted beyond its byte budget (docs/performance.md, memory).
 //
 // Records kept are shared by readers and never modified (SetValues
-// clones). The bytes are the store's own, which it never modifies either.
+// clones).
 type decoded struct {
 	shards   [16]decodedShard
 	perShard int
+	seed     maphash.Seed
+	bytes    atomic.Int64 // the estimate of what the entries hold
 }
 
 type decodedShard struct {
@@ -25,15 +33,22 @@ type decodedShard struct {
 }
 
 type decodedEntry struct {
-	raw []byte
-	rec *record
+	sum  uint64
+	n    int
+	cost int64
+	rec  *record
 }
+
+// decodedCost estimates what a decoded record of n stored bytes holds in
+// memory: its fields and values (about the stored size) and what callers
+// derive from it (the gateway's identity headers, about as much again).
+func decodedCost(n int) int64 { return int64(2*n + 256) }
 
 func newDecoded(entries int) *decoded {
 	if entries <= 0 {
 		return nil
 	}
-	d := &decoded{perShard: max(1, entries/16)}
+	d := &decoded{perShard: max(1, entries/16), seed: maphash.MakeSeed()}
 	for i := range d.shards {
 		d.shards[i].m = make(map[string]decodedEntry)
 	}
@@ -62,7 +77,7 @@ func (d *decoded) get(handle string, raw []byte) *record {
 	s.mu.Lock()
 	e, ok := s.m[handle]
 	s.mu.Unlock()
-	if ok && bytes.Equal(e.raw, raw) {
+	if ok && e.n == len(raw) && e.sum == maphash.Bytes(d.seed, raw) {
 		return e.rec
 	}
 	return nil
@@ -75,13 +90,34 @@ func (d *decoded) put(handle string, raw []byte, rec *record) {
 	s := d.shard(handle)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.m[handle]; !ok && len(s.m) >= d.perShard {
-		for k := range s.m { // an arbitrary victim: cheap, and good enough for a cache of hot sessions
+	old, ok := s.m[handle]
+	if ok {
+		d.bytes.Add(-old.cost)
+	} else if len(s.m) >= d.perShard {
+		for k, v := range s.m { // an arbitrary victim: cheap, and good enough for a cache of hot sessions
 			delete(s.m, k)
+			d.bytes.Add(-v.cost)
 			break
 		}
 	}
-	s.m[handle] = decodedEntry{raw: raw, rec: rec}
+	e := decodedEntry{sum: maphash.Bytes(d.seed, raw), n: len(raw), cost: decodedCost(len(raw)), rec: rec}
+	s.m[handle] = e
+	d.bytes.Add(e.cost)
+}
+
+// size is the number of records kept and the estimate of their bytes.
+func (d *decoded) size() (int, int64) {
+	if d == nil {
+		return 0, 0
+	}
+	n := 0
+	for i := range d.shards {
+		s := &d.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n, d.bytes.Load()
 }
 
 func (d *decoded) drop(handle string) {
@@ -90,6 +126,9 @@ func (d *decoded) drop(handle string) {
 	}
 	s := d.shard(handle)
 	s.mu.Lock()
-	delete(s.m, handle)
+	if e, ok := s.m[handle]; ok {
+		delete(s.m, handle)
+		d.bytes.Add(-e.cost)
+	}
 	s.mu.Unlock()
 }

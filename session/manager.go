@@ -57,11 +57,17 @@ type Stats struct {
 	Expired     uint64 // records found past their idle or absolute expiry
 	Revoked     uint64 // sessions deleted by sign-out, replacement or revocation
 	Merged      uint64 // value writes re-applied after losing to a concurrent writer
+	// DecodedRecords and DecodedBytes are the decoded records kept in
+	// memory (Options.DecodedRecords) and an estimate of what they hold,
+	// with what callers derived from them (Session.Derived).
+	DecodedRecords int
+	DecodedBytes   int64
 }
 
 // Stats returns the counters.
 func (m *Manager) Stats() Stats {
-	return Stats{
+	n, b := m.decoded.size()
+	return Stats{DecodedRecords: n, DecodedBytes: b,
 		Created: m.created.Load(), Loaded: m.loaded.Load(), Touched: m.touched.Load(), TouchFailed: m.touchFailed.Load(),
 		Rejected: m.rejected.Load(), BadCookies: m.badCookies.Load(), Expired: m.expired.Load(), Revoked: m.revoked.Load(), Merged: m.merged.Load(),
 	}

@@ -328,3 +328,28 @@ func TestBadRecordsAreAbsent(t *testing.T) {
 		})
 	}
 }
+
+// The decoded records stay within Options.DecodedRecords, and Stats
+// reports them with an estimate of their bytes (what serve sizes the
+// garbage collector's slack by).
+func TestDecodedStaysWithinItsBound(t *testing.T) {
+	st := openMem(t, nil)
+	m := newManager(t, st, session.Options{DecodedRecords: 32})
+	var first *http.Cookie
+	for i := range 100 {
+		c, _ := signIn(t, m, alice, nil)
+		if i == 0 {
+			first = c
+		}
+		if _, err := m.Load(context.Background(), request(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st1 := m.Stats()
+	if st1.DecodedRecords == 0 || st1.DecodedRecords > 32 || st1.DecodedBytes <= int64(st1.DecodedRecords)*256 {
+		t.Fatalf("after 100 sessions: %d decoded records, %d bytes; want 1..32 records of more than 256 bytes each", st1.DecodedRecords, st1.DecodedBytes)
+	}
+	if _, err := m.Load(context.Background(), request(first)); err != nil {
+		t.Fatalf("a session evicted from the decoded records is read again: %v", err)
+	}
+}

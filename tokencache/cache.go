@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/tenantgate/tenantgate/store"
@@ -88,6 +89,9 @@ type Cache struct {
 	stats  counters
 	wb     *writeBehind
 	rf     refresher // the refresh lock's state (refresh.go)
+
+	poolsMu sync.Mutex
+	pools   []*pool // every Client's, for Stats
 }
 
 // New returns a Cache over kv, sealing every value with sealer.

@@ -78,6 +78,9 @@ func (c *Cache) NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	cl.cred.set(cfg.Credential)
 	cl.pool = newPool(c.o.PoolBytes)
+	c.poolsMu.Lock()
+	c.pools = append(c.pools, cl.pool)
+	c.poolsMu.Unlock()
 	return cl, nil
 }
 

@@ -35,6 +35,8 @@ type Stats struct {
 	RefreshedElsewhere   uint64 // refreshes not sent: the partition was refreshed meanwhile, and reloaded
 	RefreshLockFailures  uint64 // refreshes sent without the lock: the store could not lock
 	RefreshLockLost      uint64 // locks that lapsed while held (the store was unreachable longer than RefreshLockTTL)
+	PoolEntries          int    // partitions held in memory now
+	PoolBytes            int64  // the estimate of what they hold (Options.PoolBytes bounds each Client's)
 }
 
 type counters struct {
@@ -47,7 +49,15 @@ type counters struct {
 // this one method.
 func (c *Cache) Stats() Stats {
 	s := &c.stats
-	return Stats{
+	var entries int
+	var bytes int64
+	c.poolsMu.Lock()
+	for _, p := range c.pools {
+		n, b := p.size()
+		entries, bytes = entries+n, bytes+b
+	}
+	c.poolsMu.Unlock()
+	return Stats{PoolEntries: entries, PoolBytes: bytes,
 		AnswerHits: s.answerHits.Load(), StateHits: s.stateHits.Load(),
 		Loads: s.loads.Load(), Misses: s.misses.Load(), Writes: s.writes.Load(),
 		SkippedWrites: s.skippedWrites.Load(), Conflicts: s.conflicts.Load(), Merges: s.merges.Load(),

@@ -86,7 +86,12 @@ func (e *env) memory(ctx context.Context, o options) (*memoryResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each created session carries the values of a real one (the ID
+	// token's claims, which the gateway encodes into the principal header),
+	// so that records, the L1 and the decoded records are as large as a
+	// sign-in makes them.
 	var ids []session.Identity
+	var values []map[string]string
 	for _, c := range signed {
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
 		r.Header.Set("Cookie", c)
@@ -95,6 +100,7 @@ func (e *env) memory(ctx context.Context, o options) (*memoryResult, error) {
 			return nil, fmt.Errorf("reading a signed-in session: %w", err)
 		}
 		ids = append(ids, s.Identity)
+		values = append(values, s.Values())
 	}
 	t0 := time.Now()
 	cookies := make([]string, o.memSessions)
@@ -108,7 +114,7 @@ func (e *env) memory(ctx context.Context, o options) (*memoryResult, error) {
 				if i >= len(cookies) || ctx.Err() != nil {
 					return
 				}
-				c, err := create(ctx, m, ids[i%len(ids)])
+				c, err := create(ctx, m, ids[i%len(ids)], values[i%len(ids)])
 				if err != nil {
 					errs <- err
 					return
@@ -157,13 +163,17 @@ func (e *env) memory(ctx context.Context, o options) (*memoryResult, error) {
 	return r, nil
 }
 
-// create stores a session for id as a sign-in does and returns its
-// Cookie header.
-func create(ctx context.Context, m *session.Manager, id session.Identity) (string, error) {
+// create stores a session for id with values as a sign-in does and
+// returns its Cookie header.
+func create(ctx context.Context, m *session.Manager, id session.Identity, values map[string]string) (string, error) {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest(http.MethodGet, "/", nil)
 	r.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) tgload-compare")
-	if _, err := m.Create(ctx, w, r, id); err != nil {
+	s, err := m.Create(ctx, w, r, id)
+	if err != nil {
+		return "", err
+	}
+	if err := m.SetValues(ctx, s, values); err != nil {
 		return "", err
 	}
 	for _, c := range w.Result().Cookies() {
