@@ -13,6 +13,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/session"
 	"github.com/tenantgate/tenantgate/tenant"
+	"github.com/tenantgate/tenantgate/tokencache"
 )
 
 // Token is an access token for the signed-in user.
@@ -45,7 +46,9 @@ func (h *Handler) owner(s *session.Session) (*tenant.Tenant, error) {
 
 // Token returns the signed-in user's access token for scopes (nil: the
 // tenant's configured scopes), from the shared cache, refreshed only when
-// due. It returns session.ErrNoSession when the request is not signed in,
+// due. OpenID Connect's scopes (openid, profile, offline_access, email)
+// name no resource and are left out; with no other scope there is no
+// access token to return, and Token says so in a plain error. It returns session.ErrNoSession when the request is not signed in,
 // ErrSignInRequired when the sign-in cannot be renewed (the session is
 // then ended), *ConsentRequiredError for scopes without consent,
 // *InteractionRequiredError when the IdP wants the user (MFA, Conditional
@@ -69,11 +72,14 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 		h.end(ctx, s, nil)
 		return Token{}, err
 	}
+	own := resourceScopes(t)
 	if scopes == nil {
-		scopes = t.Scopes
+		scopes = own
+	} else {
+		scopes = tokencache.ResourceScopes(scopes)
 	}
 	if len(scopes) == 0 {
-		return Token{}, errors.New("signin: no scopes asked for and none configured for the tenant")
+		return Token{}, errNoResourceScope
 	}
 	res, err := t.Client().AcquireTokenSilent(ctx, s.HomeAccountID, scopes)
 	if err = classify(err, scopes); err != nil {
@@ -81,7 +87,7 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 		// logout: the session cannot have its token any more. For another
 		// resource it says nothing about the session, which stays.
 		var ie *InteractionRequiredError
-		if errors.As(err, &ie) && slices.Equal(scopes, t.Scopes) {
+		if errors.As(err, &ie) && slices.Equal(scopes, own) {
 			err = fmt.Errorf("%w (%s)", ErrSignInRequired, ie.Reason)
 		}
 		if errors.Is(err, ErrSignInRequired) {
@@ -91,6 +97,14 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 	}
 	return Token{AccessToken: res.AccessToken, ExpiresOn: res.ExpiresOn, IDToken: res.IDToken.RawToken}, nil
 }
+
+// errNoResourceScope is Token's answer when no resource scope is asked
+// for or configured: there is no access token to have.
+var errNoResourceScope = errors.New("signin: no resource scope asked for and none configured for the tenant (openid, profile, offline_access and email come with the sign-in)")
+
+// resourceScopes are the scopes of t's access token: its configured ones
+// without OpenID Connect's, which come with every sign-in.
+func resourceScopes(t *tenant.Tenant) []string { return tokencache.ResourceScopes(t.Scopes) }
 
 // end ends s after a natural logout: its record, its index entries and its
 // token partition. Failures are logged: the session is refused either way
@@ -110,8 +124,10 @@ func (h *Handler) end(ctx context.Context, s *session.Session, t *tenant.Tenant)
 }
 
 // Authenticate returns the request's session and, when the tenant has
-// scopes and Options.SkipTokenCheck is off (or withToken asks for it), the
-// user's access token for them. Its errors are session.ErrNoSession,
+// resource scopes and Options.SkipTokenCheck is off (or withToken asks for
+// it), the user's access token for them. A tenant whose scopes are only
+// OpenID Connect's (a sign-in-only app) has no access token to check or
+// pass on: its sessions are authenticated by the session alone. Its errors are session.ErrNoSession,
 // ErrSignInRequired (the session has been ended), *ConsentRequiredError
 // and *TransientError; Challenge answers each as Easy Auth would.
 func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Session, Token, error) {
@@ -131,7 +147,7 @@ func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Sessio
 		h.end(ctx, s, nil)
 		return nil, Token{}, err
 	}
-	if len(t.Scopes) == 0 {
+	if len(resourceScopes(t)) == 0 {
 		return s, Token{}, nil
 	}
 	tok, err := h.token(ctx, s, nil)
