@@ -50,6 +50,7 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	form := r.PostForm
+	record(r).Claims = form.Get("claims") != ""
 	gt := form.Get("grant_type")
 	switch gt {
 	case grantAuthCode, grantRefresh, grantClientCreds, grantJWTBearer:
