@@ -94,7 +94,7 @@ func (h *Handler) idpError(w http.ResponseWriter, r *http.Request, p pending) {
 			h.fail(w, r, err)
 			return
 		}
-		h.redirectToIdP(w, r, t, pending{Tenant: p.Tenant, Return: p.Return, Scopes: p.Scopes, Hint: p.Hint})
+		h.redirectToIdP(w, r, t, pending{Tenant: p.Tenant, Return: p.Return, Scopes: p.Scopes, Hint: p.Hint, Claims: p.Claims})
 		return
 	}
 	h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: p.Tenant})
@@ -153,7 +153,11 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 		h.fail(w, r, err)
 		return
 	}
-	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, tokencache.WithChallenge(p.Verifier))
+	opts := []tokencache.Option{tokencache.WithChallenge(p.Verifier)}
+	if p.Claims != "" {
+		opts = append(opts, tokencache.WithClaims(p.Claims))
+	}
+	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, opts...)
 	if err != nil {
 		if errors.As(classify(err, p.Scopes), new(*TransientError)) {
 			h.emit(Event{Kind: EventSignIn, Result: "unavailable", TenantKey: t.Key, TenantID: t.TenantID})

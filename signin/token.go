@@ -88,7 +88,7 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 		// resource it says nothing about the session, which stays.
 		var ie *InteractionRequiredError
 		if errors.As(err, &ie) && slices.Equal(scopes, own) {
-			err = fmt.Errorf("%w (%s)", ErrSignInRequired, ie.Reason)
+			err = &signInRequiredError{reason: ie.Reason, claims: ie.Claims}
 		}
 		if errors.Is(err, ErrSignInRequired) {
 			h.end(ctx, s, t)
@@ -178,38 +178,52 @@ func (h *Handler) Require(next http.Handler) http.Handler {
 // browser navigation) or 401 for no session or a natural logout, through
 // sign-in with the missing scopes for consent or the IdP's interaction, 503 with Retry-After for a
 // transient failure.
+//
+// The IdP's claims challenge (an *InteractionRequiredError's Claims, or
+// the one that ended the session for the tenant's own scopes) goes with
+// the browser to sign-in, as the login route's claims parameter, and from
+// there to the authorize request: without it, a Conditional Access or
+// continuous access evaluation challenge is asked again after sign-in.
 func (h *Handler) Challenge(w http.ResponseWriter, r *http.Request, err error) {
 	var consent *ConsentRequiredError
 	var interaction *InteractionRequiredError
+	var again *signInRequiredError
 	switch {
+	case errors.As(err, &again):
+		h.challenge(w, r, "", again.claims)
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, ErrSignInRequired):
-		h.challenge(w, r, "")
+		h.challenge(w, r, "", "")
 	case errors.As(err, &consent):
-		h.challenge(w, r, strings.Join(consent.Scopes, " "))
+		h.challenge(w, r, strings.Join(consent.Scopes, " "), "")
 	case errors.As(err, &interaction):
-		h.challenge(w, r, strings.Join(interaction.Scopes, " "))
+		h.challenge(w, r, strings.Join(interaction.Scopes, " "), interaction.Claims)
 	default:
 		h.unavailable(w, r, err)
 	}
 }
 
 // challenge sends a browser to sign-in (with scope for incremental
-// consent), or answers 401.
-func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, scope string) {
+// consent, claims for the IdP's challenge), or answers 401.
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, scope, claims string) {
 	if !isNavigation(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantgate", error="invalid_token"`)
 		http.Error(w, "sign-in required", http.StatusUnauthorized)
 		return
 	}
-	http.Redirect(w, r, h.LoginURL(r.URL.RequestURI(), scope), http.StatusFound)
+	http.Redirect(w, r, loginURL(r.URL.RequestURI(), scope, claims), http.StatusFound)
 }
 
 // LoginURL is the sign-in route for the default tenant with ret as the
 // return URL (and extra scopes for incremental consent).
-func (h *Handler) LoginURL(ret, scope string) string {
+func (h *Handler) LoginURL(ret, scope string) string { return loginURL(ret, scope, "") }
+
+func loginURL(ret, scope, claims string) string {
 	u := loginPrefix + "aad?post_login_redirect_uri=" + url.QueryEscape(ret)
 	if scope != "" {
 		u += "&scope=" + url.QueryEscape(scope)
+	}
+	if claims != "" {
+		u += "&claims=" + url.QueryEscape(claims)
 	}
 	return u
 }
