@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenantgate/tenantgate/session"
 	"github.com/tenantgate/tenantgate/tenant"
@@ -136,6 +138,12 @@ func (h *Handler) redirectToIdP(w http.ResponseWriter, r *http.Request, t *tenan
 	v.Set("response_mode", "form_post")
 	if p.Switch {
 		v.Set("prompt", "none")
+	}
+	if p.Reauth {
+		v.Set("prompt", "login")
+	}
+	if h.o.MaxAuthAge > 0 {
+		v.Set("max_age", strconv.Itoa(int(h.o.MaxAuthAge/time.Second)))
 	}
 	if p.Hint != "" {
 		v.Set("login_hint", p.Hint)
