@@ -28,10 +28,14 @@ type authCode struct {
 	used        bool
 }
 
-// browserSession is who signed in with one browser, per tenant.
+// browserSession is who signed in with one browser, per tenant, and when
+// each user last authenticated on the page: a silent sign-in
+// (prompt=none) reports that time as auth_time, as Entra's single sign-on
+// does, and max_age is measured from it.
 type browserSession struct {
 	sid      string
 	accounts map[string]*account // by tenant ID
+	authTime map[*User]time.Time
 }
 
 // redirectAllowed reports whether uri is registered for app. As in Entra,
@@ -70,6 +74,7 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.Form
+	record(r).Claims = q.Get("claims") != ""
 	clientID := q.Get("client_id")
 	record(r).ClientID = clip(clientID)
 	app := p.dir.appByID[strings.ToLower(clientID)]
@@ -94,9 +99,17 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.failPage(w, r, fail(9002313, "Invalid request. response_mode '%s' is not supported; use query or form_post.", clip(mode)))
 		return
 	}
+	// issTenant is whose issuer an authorization response names (RFC 9207,
+	// with Options.ResponseIss): the path's tenant, or the user's once
+	// chosen at common or organizations, where an error before that
+	// carries none.
+	issTenant := t
 	reply := func(params url.Values) {
 		if s := q.Get("state"); s != "" {
 			params.Set("state", s)
+		}
+		if p.sendsIss() && issTenant != nil {
+			params.Set("iss", issuer(r, issTenant.ID))
 		}
 		if mode == "form_post" {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -128,6 +141,15 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	if q.Get("code_challenge") != "" && q.Get("code_challenge_method") != "S256" {
 		replyError(fail(9002313, "Invalid request. code_challenge_method must be S256."))
 		return
+	}
+	maxAge := time.Duration(-1)
+	if v := q.Get("max_age"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 31)
+		if err != nil {
+			replyError(fail(9002313, "Invalid request. max_age must be a number of seconds."))
+			return
+		}
+		maxAge = time.Duration(n) * time.Second
 	}
 	checkScopes := func(t *Tenant) *entraError {
 		_, e := p.resolveScopes(t, app, q.Get("scope"), false)
@@ -164,12 +186,14 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	sess := p.session(r)
 	var acct *account
+	interactive := false
 	switch {
 	case r.Method == http.MethodPost && r.PostForm.Has("username"):
 		if acct = find(r.PostForm.Get("username")); acct == nil {
 			p.signInPage(w, r, app, t, candidates, r.PostForm.Get("username"), "That user is not in this directory.", http.StatusBadRequest)
 			return
 		}
+		interactive = true
 	case q.Get("prompt") == "none":
 		// As in Entra, the browser's session is the user's, not one
 		// tenant's: a user signed in at home is signed in silently as a
@@ -185,6 +209,13 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		if acct == nil {
 			replyError(fail(50058, ""))
+			return
+		}
+		if maxAge >= 0 && !p.ignoresMaxAge() && p.Now().Sub(p.sessionAuthTime(sess, acct)) > maxAge {
+			// OpenID Connect: an authentication older than max_age must be
+			// done again, which prompt=none forbids.
+			issTenant = acct.tenant
+			replyError(fail(50058, "The user's last authentication is older than max_age: a silent sign-in is not possible."))
 			return
 		}
 	default:
@@ -209,10 +240,12 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sess = p.signIn(w, r, sess, acct)
+	issTenant = acct.tenant
+	sess = p.signIn(w, r, sess, acct, interactive)
 	code, h := randomToken("devidp.code.")
 	p.mu.Lock()
 	now := p.now()
+	authTime := sess.authTime[acct.user]
 	for k, c := range p.codes {
 		if now.After(c.expires.Add(time.Hour)) {
 			delete(p.codes, k)
@@ -221,7 +254,7 @@ func (p *IdP) serveAuthorize(w http.ResponseWriter, r *http.Request) {
 	p.codes[h] = &authCode{
 		tenant: acct.tenant, clientID: app.ClientID, redirectURI: redirect, scope: q.Get("scope"),
 		nonce: q.Get("nonce"), challenge: q.Get("code_challenge"), acct: acct, sid: sess.sid,
-		authTime: now, expires: now.Add(p.life.AuthCode),
+		authTime: authTime, expires: now.Add(p.life.AuthCode),
 	}
 	p.mu.Unlock()
 	reply(url.Values{"code": {code}, "session_state": {sess.sid}})
@@ -237,18 +270,29 @@ func (p *IdP) session(r *http.Request) *browserSession {
 	return p.sessions[hashToken(c.Value)]
 }
 
-// signIn records acct in the browser's session, starting one if needed.
-func (p *IdP) signIn(w http.ResponseWriter, r *http.Request, sess *browserSession, acct *account) *browserSession {
+// signIn records acct in the browser's session, starting one if needed,
+// and, for a sign-in on the page (interactive), when the user authenticated.
+func (p *IdP) signIn(w http.ResponseWriter, r *http.Request, sess *browserSession, acct *account, interactive bool) *browserSession {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if sess == nil {
 		token, h := randomToken("")
-		sess = &browserSession{sid: newID(), accounts: map[string]*account{}}
+		sess = &browserSession{sid: newID(), accounts: map[string]*account{}, authTime: map[*User]time.Time{}}
 		p.sessions[h] = sess
 		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: token, Path: "/", HttpOnly: true, Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode})
 	}
 	sess.accounts[acct.tenant.ID] = acct
+	if _, ok := sess.authTime[acct.user]; interactive || !ok {
+		sess.authTime[acct.user] = p.now()
+	}
 	return sess
+}
+
+// sessionAuthTime is when acct's user last authenticated in sess.
+func (p *IdP) sessionAuthTime(sess *browserSession, acct *account) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return sess.authTime[acct.user]
 }
 
 func (p *IdP) serveLogout(w http.ResponseWriter, r *http.Request) {

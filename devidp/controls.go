@@ -1,6 +1,7 @@
 package devidp
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ type Request struct {
 	ClientID string    `json:"clientId,omitempty"`
 	Status   int       `json:"status"`
 	Error    string    `json:"error,omitempty"` // e.g. AADSTS700082
+	// Claims reports that the request (authorize or token) carried a
+	// claims parameter, a claims challenge being answered.
+	Claims bool `json:"claims,omitempty"`
 }
 
 // QueuedError makes the IdP answer the next matching request with an Entra
@@ -65,6 +69,38 @@ func (p *IdP) SetStrictRefreshRotation(on bool) {
 	p.mu.Lock()
 	p.strict = on
 	p.mu.Unlock()
+}
+
+// SetIgnoreMaxAge turns Options.IgnoreMaxAge on or off.
+func (p *IdP) SetIgnoreMaxAge(on bool) {
+	p.mu.Lock()
+	p.noMaxAge = on
+	p.mu.Unlock()
+}
+
+func (p *IdP) ignoresMaxAge() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.noMaxAge
+}
+
+var errResponseIssWithBrowserURL = errors.New("devidp: ResponseIss cannot be used with BrowserURL: the issuer is the URL MSAL reaches, which the browser's authorize request does not know")
+
+// SetResponseIss turns Options.ResponseIss on or off.
+func (p *IdP) SetResponseIss(on bool) error {
+	if on && p.browser != "" {
+		return errResponseIssWithBrowserURL
+	}
+	p.mu.Lock()
+	p.sendIss = on
+	p.mu.Unlock()
+	return nil
+}
+
+func (p *IdP) sendsIss() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sendIss
 }
 
 // RevokeRefreshTokens revokes the refresh tokens of user (a user name or an

@@ -69,6 +69,27 @@ func (p *IdP) controlRoutes(m *http.ServeMux) {
 			writeJSON(w, http.StatusOK, in)
 		}
 	})
+	m.HandleFunc("POST /_devidp/max-age", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Ignore bool `json:"ignore"`
+		}
+		if decode(w, r, &in) {
+			p.SetIgnoreMaxAge(in.Ignore)
+			writeJSON(w, http.StatusOK, in)
+		}
+	})
+	m.HandleFunc("POST /_devidp/response-iss", func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Send bool `json:"send"`
+		}
+		if decode(w, r, &in) {
+			if err := p.SetResponseIss(in.Send); err != nil {
+				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
+				return
+			}
+			writeJSON(w, http.StatusOK, in)
+		}
+	})
 	m.HandleFunc("POST /_devidp/revoke", func(w http.ResponseWriter, r *http.Request) {
 		var in struct {
 			User string `json:"user"`

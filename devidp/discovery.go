@@ -63,7 +63,7 @@ func (p *IdP) serveConfiguration(w http.ResponseWriter, r *http.Request) {
 	if p.browser != "" {
 		pages = p.browser + "/" + seg
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	meta := map[string]any{
 		"issuer":                                iss,
 		"authorization_endpoint":                pages + "/oauth2/v2.0/authorize",
 		"token_endpoint":                        base + "/oauth2/v2.0/token",
@@ -83,7 +83,11 @@ func (p *IdP) serveConfiguration(w http.ResponseWriter, r *http.Request) {
 		"frontchannel_logout_supported":   true,
 		"cloud_instance_name":             "microsoftonline.com",
 		"tenant_region_scope":             "WW",
-	})
+	}
+	if p.sendsIss() {
+		meta["authorization_response_iss_parameter_supported"] = true
+	}
+	writeJSON(w, http.StatusOK, meta)
 }
 
 func (p *IdP) serveKeys(w http.ResponseWriter, r *http.Request) {

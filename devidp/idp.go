@@ -44,6 +44,17 @@ type Options struct {
 	// know the values a client sent, such as a check that no log line
 	// holds one. It is called on the request's goroutine.
 	OnClientAssertion func(assertion string)
+	// IgnoreMaxAge makes the IdP ignore the authorize request's max_age,
+	// as an IdP that does not honour it, so that a client's own auth_time
+	// check can be tested. By default a silent sign-in (prompt=none) whose
+	// user authenticated longer than max_age ago fails with login_required.
+	IgnoreMaxAge bool
+	// ResponseIss adds iss, the issuer, to every authorization response
+	// that names a tenant, and advertises
+	// authorization_response_iss_parameter_supported (RFC 9207). Entra
+	// does neither. Not with BrowserURL: the issuer is the URL MSAL reaches,
+	// which an authorize request on the browser's URL does not know.
+	ResponseIss bool
 }
 
 // Lifetimes of tokens and codes. RefreshIn, when set, is sent as refresh_in
@@ -85,6 +96,8 @@ type IdP struct {
 	offset    time.Duration
 	life      Lifetimes
 	strict    bool
+	noMaxAge  bool
+	sendIss   bool
 	keys      map[string][]*signingKey // by tenant ID, newest (the signing one) first
 	codes     map[string]*authCode     // by hash of the code
 	refresh   map[string]*refreshGrant // by hash of the token
@@ -103,6 +116,9 @@ func New(opts Options) (*IdP, error) {
 	}
 	if opts.NewKey == nil {
 		opts.NewKey = GenerateKey
+	}
+	if opts.ResponseIss && opts.BrowserURL != "" {
+		return nil, errResponseIssWithBrowserURL
 	}
 	var src Directory
 	if opts.Directory != nil {
@@ -124,6 +140,8 @@ func New(opts Options) (*IdP, error) {
 		controls: opts.Controls,
 		life:     opts.Lifetimes.withDefaults(),
 		strict:   opts.StrictRefreshRotation,
+		noMaxAge: opts.IgnoreMaxAge,
+		sendIss:  opts.ResponseIss,
 		browser:  strings.TrimRight(opts.BrowserURL, "/"),
 		onAssert: opts.OnClientAssertion,
 		keys:     map[string][]*signingKey{},

@@ -53,6 +53,7 @@ func (p *IdP) serveToken(w http.ResponseWriter, r *http.Request) {
 	if a := form.Get("client_assertion"); a != "" && p.onAssert != nil {
 		p.onAssert(a) // every one that arrived, even if refused below
 	}
+	record(r).Claims = form.Get("claims") != ""
 	gt := form.Get("grant_type")
 	switch gt {
 	case grantAuthCode, grantRefresh, grantClientCreds, grantJWTBearer:

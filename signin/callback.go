@@ -57,6 +57,10 @@ func (h *Handler) serveCallback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	if p.Iss = f.Get("iss"); len(p.Iss) > 2048 {
+		h.fail(w, r, errWrongIssuer)
+		return
+	}
 	if e := f.Get("error"); e != "" {
 		// Like a code, an error goes through the browser check first: a
 		// cross-site page can post one with a state it started itself.
@@ -94,7 +98,7 @@ func (h *Handler) idpError(w http.ResponseWriter, r *http.Request, p pending) {
 			h.fail(w, r, err)
 			return
 		}
-		h.redirectToIdP(w, r, t, pending{Tenant: p.Tenant, Return: p.Return, Scopes: p.Scopes, Hint: p.Hint})
+		h.redirectToIdP(w, r, t, pending{Tenant: p.Tenant, Return: p.Return, Scopes: p.Scopes, Hint: p.Hint, Claims: p.Claims})
 		return
 	}
 	h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: p.Tenant})
@@ -144,16 +148,27 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 		h.fail(w, r, errWrongBrowser)
 		return
 	}
-	if p.Error != "" || p.Code == "" {
-		h.idpError(w, r, p)
-		return
-	}
 	t, _, err := h.resolve(p.Tenant)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, tokencache.WithChallenge(p.Verifier))
+	// RFC 9207: an answer naming another issuer than the one asked is not
+	// this sign-in's, code or error; its code is never sent anywhere.
+	if err := responseIssuer(t, p.Iss); err != nil {
+		h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: t.Key, TenantID: t.TenantID})
+		h.fail(w, r, err)
+		return
+	}
+	if p.Error != "" || p.Code == "" {
+		h.idpError(w, r, p)
+		return
+	}
+	opts := []tokencache.Option{tokencache.WithChallenge(p.Verifier)}
+	if p.Claims != "" {
+		opts = append(opts, tokencache.WithClaims(p.Claims))
+	}
+	res, err := t.Client().AcquireTokenByAuthCode(ctx, p.Code, h.redirect, p.Scopes, opts...)
 	if err != nil {
 		if errors.As(classify(err, p.Scopes), new(*TransientError)) {
 			h.emit(Event{Kind: EventSignIn, Result: "unavailable", TenantKey: t.Key, TenantID: t.TenantID})
@@ -165,13 +180,26 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 		return
 	}
 	home := res.Account.HomeAccountID
-	id, all, owner, err := h.verifyResult(ctx, t, res, p.Nonce)
+	id, all, owner, err := h.verifyResult(ctx, t, res, p.Nonce, p.Iss)
 	if err != nil {
 		// The tokens are in the cache already: take them out again.
 		if serr := t.Client().SignOut(context.WithoutCancel(ctx), home); serr != nil {
 			h.o.Logger.Error("signin: removing the tokens of a refused sign-in", slog.Any("err", serr))
 		}
 		h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: t.Key, TenantID: t.TenantID})
+		h.fail(w, r, err)
+		return
+	}
+	if err := h.checkAuthAge(all); err != nil {
+		// The tokens just redeemed stay: they are this user's, valid, and
+		// the partition is shared with the user's other sessions; no
+		// session is made for this sign-in.
+		if !p.Reauth {
+			h.o.Logger.Info("signin: authentication older than the maximum age; asking again", slog.String("tenant", owner.Key), slog.Any("err", err))
+			h.redirectToIdP(w, r, t, pending{Tenant: p.Tenant, Return: p.Return, Scopes: p.Scopes, Claims: p.Claims, Hint: id.Username, Reauth: true})
+			return
+		}
+		h.emit(Event{Kind: EventSignIn, Result: "refused", TenantKey: owner.Key, TenantID: id.TenantID})
 		h.fail(w, r, err)
 		return
 	}
@@ -195,7 +223,7 @@ func (h *Handler) finish(w http.ResponseWriter, r *http.Request, p pending) {
 // t's own issuer and keys, or, for the multi-tenant app, those of the
 // token's tenant, which must be allowed. owner is the tenant whose client
 // serves the session from now on.
-func (h *Handler) verifyResult(ctx context.Context, t *tenant.Tenant, res confidential.AuthResult, nonce string) (id session.Identity, all map[string]any, owner *tenant.Tenant, err error) {
+func (h *Handler) verifyResult(ctx context.Context, t *tenant.Tenant, res confidential.AuthResult, nonce, iss string) (id session.Identity, all map[string]any, owner *tenant.Tenant, err error) {
 	raw := res.IDToken.RawToken
 	owner = t
 	if t.Key == tenant.OrganizationsKey {
@@ -218,6 +246,11 @@ func (h *Handler) verifyResult(ctx context.Context, t *tenant.Tenant, res confid
 		// A guest's tokens are issued by the tenant signed in to: the tid
 		// is that tenant's, whatever the home tenant is.
 		return id, nil, nil, fmt.Errorf("%w: issued for tenant %s, not %s", errBadIDToken, c.TenantID, owner.TenantID)
+	}
+	if iss != "" && iss != issuerOf(owner) {
+		// The multi-tenant app's answer named some tenant's issuer: it must
+		// be the one whose ID token came back.
+		return id, nil, nil, errWrongIssuer
 	}
 	id = session.Identity{
 		TenantKey: owner.Key, TenantID: c.TenantID, HomeAccountID: res.Account.HomeAccountID,

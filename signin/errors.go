@@ -46,6 +46,26 @@ func (e *InteractionRequiredError) Error() string {
 	return fmt.Sprintf("signin: the identity provider needs the user's interaction for %s (%s); sign in again with these scopes", strings.Join(e.Scopes, " "), e.Reason)
 }
 
+// signInRequiredError is ErrSignInRequired because the IdP wants the
+// user for the tenant's own scopes, with the IdP's claims challenge kept
+// for the sign-in that follows (Challenge sends it along).
+type signInRequiredError struct{ reason, claims string }
+
+func (e *signInRequiredError) Error() string {
+	return fmt.Sprintf("%v (%s)", ErrSignInRequired, e.reason)
+}
+func (e *signInRequiredError) Unwrap() error { return ErrSignInRequired }
+
+// maxClaims bounds a claims challenge kept or forwarded: Entra's are a
+// few hundred bytes.
+const maxClaims = 4 << 10
+
+// validClaims reports whether claims is a claims request tenantgate
+// forwards: a JSON object of at most maxClaims bytes.
+func validClaims(claims string) bool {
+	return len(claims) <= maxClaims && strings.HasPrefix(strings.TrimSpace(claims), "{") && json.Valid([]byte(claims))
+}
+
 // TransientError is a failure that says nothing about the user's sign-in:
 // the store or the IdP did not answer, or answered 5xx. The request may be
 // retried; the session is kept.
@@ -119,7 +139,7 @@ func classify(err error, scopes []string) error {
 	}
 	if interaction {
 		claims := ee.Claims
-		if len(claims) > 4<<10 || !json.Valid([]byte(claims)) {
+		if !validClaims(claims) {
 			claims = ""
 		}
 		return &InteractionRequiredError{Scopes: append([]string(nil), scopes...), Claims: claims, Reason: fmt.Sprintf("%s, AADSTS%v", ee.Error, ee.ErrorCodes)}

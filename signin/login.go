@@ -6,10 +6,13 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenantgate/tenantgate/session"
 	"github.com/tenantgate/tenantgate/tenant"
+	"github.com/tenantgate/tenantgate/tokencache"
 )
 
 var (
@@ -51,7 +54,9 @@ func (h *Handler) resolve(key string) (t *tenant.Tenant, choose bool, err error)
 	return nil, false, errUnknownTenant
 }
 
-// serveLogin starts a sign-in: GET /.auth/login/{tenant}?post_login_redirect_uri=/path.
+// serveLogin starts a sign-in: GET /.auth/login/{tenant}?post_login_redirect_uri=/path,
+// with scope= for incremental consent and claims= for the IdP's claims
+// challenge (Challenge adds both).
 func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	ret := safeReturn(q.Get("post_login_redirect_uri"), h.o.AllowedReturnOrigins)
@@ -69,7 +74,12 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	p := pending{Tenant: tenantKey(t), Return: ret, Scopes: scopes}
+	claims := q.Get("claims")
+	if claims != "" && !validClaims(claims) {
+		h.fail(w, r, errors.New("signin: the claims parameter is malformed: a JSON object, at most 4 KB"))
+		return
+	}
+	p := pending{Tenant: tenantKey(t), Return: ret, Scopes: scopes, Claims: claims}
 	// A user signed in to another tenant switches without a form when the
 	// IdP's session allows it (a guest of that tenant): prompt=none with
 	// their username as the hint, then the page if the IdP says no.
@@ -94,7 +104,13 @@ func (h *Handler) redirectToIdP(w http.ResponseWriter, r *http.Request, t *tenan
 		h.fail(w, r, err)
 		return
 	}
-	authURL, err := t.Client().AuthCodeURL(r.Context(), h.redirect, p.Scopes)
+	var opts []tokencache.Option
+	if p.Claims != "" {
+		// MSAL sends it as the claims parameter, merged with any client
+		// capabilities, as Entra expects it.
+		opts = append(opts, tokencache.WithClaims(p.Claims))
+	}
+	authURL, err := t.Client().AuthCodeURL(r.Context(), h.redirect, p.Scopes, opts...)
 	if err != nil {
 		h.fail(w, r, &TransientError{Err: fmt.Errorf("build the authorize URL of %s: %w", t.Key, err)})
 		return
@@ -122,6 +138,12 @@ func (h *Handler) redirectToIdP(w http.ResponseWriter, r *http.Request, t *tenan
 	v.Set("response_mode", "form_post")
 	if p.Switch {
 		v.Set("prompt", "none")
+	}
+	if p.Reauth {
+		v.Set("prompt", "login")
+	}
+	if h.o.MaxAuthAge > 0 {
+		v.Set("max_age", strconv.Itoa(int(h.o.MaxAuthAge/time.Second)))
 	}
 	if p.Hint != "" {
 		v.Set("login_hint", p.Hint)

@@ -89,7 +89,7 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 	if e.UserID == "" {
 		e.UserID = s.ObjectID
 	}
-	if t, terr := h.owner(s); terr == nil && (len(t.Scopes) > 0 || h.o.ExposeTokens) && len(t.Scopes) > 0 {
+	if t, terr := h.owner(s); terr == nil && len(resourceScopes(t)) > 0 {
 		tok, err := h.token(r.Context(), s, nil)
 		switch {
 		case errors.Is(err, ErrSignInRequired):
@@ -113,7 +113,9 @@ func (h *Handler) serveMe(w http.ResponseWriter, r *http.Request) {
 
 // serveRefresh is Easy Auth's /.auth/refresh: the session's tokens
 // renewed through the cache's single refresh, 200 with their new expiry,
-// or 401 when the sign-in cannot be renewed.
+// or 401 when the sign-in cannot be renewed. A tenant without resource
+// scopes has no access token to renew: 200 with the session's expiry, as
+// /.auth/me shows it.
 func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	s, err := h.o.Sessions.Load(r.Context(), r)
 	if errors.Is(err, session.ErrNoSession) {
@@ -126,6 +128,8 @@ func (h *Handler) serveRefresh(w http.ResponseWriter, r *http.Request) {
 	}
 	tok, err := h.token(r.Context(), s, nil)
 	switch {
+	case errors.Is(err, errNoResourceScope):
+		writeJSON(w, http.StatusOK, map[string]string{"expires_on": s.AbsoluteExpires.UTC().Format(EasyAuthTime)})
 	case errors.Is(err, ErrSignInRequired):
 		writeJSONError(w, http.StatusUnauthorized, "sign-in required")
 	case err != nil && errors.As(err, new(*TransientError)):

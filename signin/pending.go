@@ -33,6 +33,17 @@ type pending struct {
 	// login_required the sign-in is started again with the page.
 	Switch bool   `json:"switch,omitempty"`
 	Hint   string `json:"hint,omitempty"`
+	// Claims is the IdP's claims challenge this sign-in answers (MFA
+	// step-up, Conditional Access): sent as the authorize request's claims
+	// parameter and with the code's redemption.
+	Claims string `json:"claims,omitempty"`
+	// Reauth marks the one sign-in asked again, with prompt=login, after
+	// an authentication older than Options.MaxAuthAge: still older, it is
+	// refused.
+	Reauth bool `json:"reauth,omitempty"`
+	// Iss is the authorization response's iss parameter (RFC 9207), if it
+	// had one: it must name the issuer the sign-in was sent to.
+	Iss string `json:"iss,omitempty"`
 	// Code is the authorization code, once a form_post callback stashed it
 	// for the same-site GET that finishes the sign-in.
 	Code string `json:"code,omitempty"`

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tenantgate/tenantgate/session"
 	"github.com/tenantgate/tenantgate/tenant"
+	"github.com/tenantgate/tenantgate/tokencache"
 )
 
 // Token is an access token for the signed-in user.
@@ -46,7 +47,9 @@ func (h *Handler) owner(s *session.Session) (*tenant.Tenant, error) {
 
 // Token returns the signed-in user's access token for scopes (nil: the
 // tenant's configured scopes), from the shared cache, refreshed only when
-// due. It returns session.ErrNoSession when the request is not signed in,
+// due. OpenID Connect's scopes (openid, profile, offline_access, email)
+// name no resource and are left out; with no other scope there is no
+// access token to return, and Token says so in a plain error. It returns session.ErrNoSession when the request is not signed in,
 // ErrSignInRequired when the sign-in cannot be renewed (the session is
 // then ended), *ConsentRequiredError for scopes without consent,
 // *InteractionRequiredError when the IdP wants the user (MFA, Conditional
@@ -70,11 +73,14 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 		h.end(ctx, s, nil)
 		return Token{}, err
 	}
+	own := resourceScopes(t)
 	if scopes == nil {
-		scopes = t.Scopes
+		scopes = own
+	} else {
+		scopes = tokencache.ResourceScopes(scopes)
 	}
 	if len(scopes) == 0 {
-		return Token{}, errors.New("signin: no scopes asked for and none configured for the tenant")
+		return Token{}, errNoResourceScope
 	}
 	res, err := t.Client().AcquireTokenSilent(ctx, s.HomeAccountID, scopes)
 	if err = classify(err, scopes); err != nil {
@@ -82,8 +88,8 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 		// logout: the session cannot have its token any more. For another
 		// resource it says nothing about the session, which stays.
 		var ie *InteractionRequiredError
-		if errors.As(err, &ie) && slices.Equal(scopes, t.Scopes) {
-			err = fmt.Errorf("%w (%s)", ErrSignInRequired, ie.Reason)
+		if errors.As(err, &ie) && slices.Equal(scopes, own) {
+			err = &signInRequiredError{reason: ie.Reason, claims: ie.Claims}
 		}
 		if errors.Is(err, ErrSignInRequired) {
 			h.end(ctx, s, t)
@@ -92,6 +98,14 @@ func (h *Handler) token(ctx context.Context, s *session.Session, scopes []string
 	}
 	return Token{AccessToken: res.AccessToken, ExpiresOn: res.ExpiresOn, IDToken: res.IDToken.RawToken}, nil
 }
+
+// errNoResourceScope is Token's answer when no resource scope is asked
+// for or configured: there is no access token to have.
+var errNoResourceScope = errors.New("signin: no resource scope asked for and none configured for the tenant (openid, profile, offline_access and email come with the sign-in)")
+
+// resourceScopes are the scopes of t's access token: its configured ones
+// without OpenID Connect's, which come with every sign-in.
+func resourceScopes(t *tenant.Tenant) []string { return tokencache.ResourceScopes(t.Scopes) }
 
 // end ends s after a natural logout: its record, its index entries and its
 // token partition. Failures are logged: the session is refused either way
@@ -111,8 +125,10 @@ func (h *Handler) end(ctx context.Context, s *session.Session, t *tenant.Tenant)
 }
 
 // Authenticate returns the request's session and, when the tenant has
-// scopes and Options.SkipTokenCheck is off (or withToken asks for it), the
-// user's access token for them. Its errors are session.ErrNoSession,
+// resource scopes and Options.SkipTokenCheck is off (or withToken asks for
+// it), the user's access token for them. A tenant whose scopes are only
+// OpenID Connect's (a sign-in-only app) has no access token to check or
+// pass on: its sessions are authenticated by the session alone. Its errors are session.ErrNoSession,
 // ErrSignInRequired (the session has been ended), *ConsentRequiredError
 // and *TransientError; Challenge answers each as Easy Auth would.
 func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Session, Token, error) {
@@ -139,7 +155,7 @@ func (h *Handler) Authenticate(r *http.Request, withToken bool) (*session.Sessio
 		h.end(ctx, s, nil)
 		return nil, Token{}, err
 	}
-	if len(t.Scopes) == 0 {
+	if len(resourceScopes(t)) == 0 {
 		return s, Token{}, nil
 	}
 	tok, err := h.token(ctx, s, nil)
@@ -194,38 +210,52 @@ func (h *Handler) Require(next http.Handler) http.Handler {
 // browser navigation) or 401 for no session or a natural logout, through
 // sign-in with the missing scopes for consent or the IdP's interaction, 503 with Retry-After for a
 // transient failure.
+//
+// The IdP's claims challenge (an *InteractionRequiredError's Claims, or
+// the one that ended the session for the tenant's own scopes) goes with
+// the browser to sign-in, as the login route's claims parameter, and from
+// there to the authorize request: without it, a Conditional Access or
+// continuous access evaluation challenge is asked again after sign-in.
 func (h *Handler) Challenge(w http.ResponseWriter, r *http.Request, err error) {
 	var consent *ConsentRequiredError
 	var interaction *InteractionRequiredError
+	var again *signInRequiredError
 	switch {
+	case errors.As(err, &again):
+		h.challenge(w, r, "", again.claims)
 	case errors.Is(err, session.ErrNoSession), errors.Is(err, ErrSignInRequired):
-		h.challenge(w, r, "")
+		h.challenge(w, r, "", "")
 	case errors.As(err, &consent):
-		h.challenge(w, r, strings.Join(consent.Scopes, " "))
+		h.challenge(w, r, strings.Join(consent.Scopes, " "), "")
 	case errors.As(err, &interaction):
-		h.challenge(w, r, strings.Join(interaction.Scopes, " "))
+		h.challenge(w, r, strings.Join(interaction.Scopes, " "), interaction.Claims)
 	default:
 		h.unavailable(w, r, err)
 	}
 }
 
 // challenge sends a browser to sign-in (with scope for incremental
-// consent), or answers 401.
-func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, scope string) {
+// consent, claims for the IdP's challenge), or answers 401.
+func (h *Handler) challenge(w http.ResponseWriter, r *http.Request, scope, claims string) {
 	if !isNavigation(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="tenantgate", error="invalid_token"`)
 		http.Error(w, "sign-in required", http.StatusUnauthorized)
 		return
 	}
-	http.Redirect(w, r, h.LoginURL(r.URL.RequestURI(), scope), http.StatusFound)
+	http.Redirect(w, r, loginURL(r.URL.RequestURI(), scope, claims), http.StatusFound)
 }
 
 // LoginURL is the sign-in route for the default tenant with ret as the
 // return URL (and extra scopes for incremental consent).
-func (h *Handler) LoginURL(ret, scope string) string {
+func (h *Handler) LoginURL(ret, scope string) string { return loginURL(ret, scope, "") }
+
+func loginURL(ret, scope, claims string) string {
 	u := loginPrefix + "aad?post_login_redirect_uri=" + url.QueryEscape(ret)
 	if scope != "" {
 		u += "&scope=" + url.QueryEscape(scope)
+	}
+	if claims != "" {
+		u += "&claims=" + url.QueryEscape(claims)
 	}
 	return u
 }

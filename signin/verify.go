@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 )
@@ -19,12 +20,13 @@ import (
 // kept; a failed fetch is not kept, so an IdP that was down is asked again.
 type verifiers struct {
 	http   *http.Client
+	now    func() time.Time // the Handler's clock, for exp and nbf
 	mu     sync.Mutex
 	byAuth map[string]*oidc.IDTokenVerifier
 }
 
-func newVerifiers(hc *http.Client) *verifiers {
-	return &verifiers{http: hc, byAuth: map[string]*oidc.IDTokenVerifier{}}
+func newVerifiers(hc *http.Client, now func() time.Time) *verifiers {
+	return &verifiers{http: hc, now: now, byAuth: map[string]*oidc.IDTokenVerifier{}}
 }
 
 // maxProviders bounds the providers kept: one per tenant that signed in.
@@ -42,7 +44,7 @@ func (v *verifiers) get(ctx context.Context, authority, clientID string) (*oidc.
 	if err != nil {
 		return nil, &TransientError{Err: fmt.Errorf("OpenID discovery of %s: %w", authority, err)}
 	}
-	iv = p.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), v.http), &oidc.Config{ClientID: clientID})
+	iv = p.VerifierContext(oidc.ClientContext(context.WithoutCancel(ctx), v.http), &oidc.Config{ClientID: clientID, Now: v.now})
 	v.mu.Lock()
 	if len(v.byAuth) >= maxProviders {
 		clear(v.byAuth)

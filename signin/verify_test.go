@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tenantgate/tenantgate/devidp/devidptest"
 )
@@ -50,7 +51,7 @@ func idToken(t *testing.T, idp *devidptest.Server, tenant, user string) (raw, no
 // right tenant.
 func TestVerifyRefusesAnotherTenantsIDToken(t *testing.T) {
 	idp := devidptest.Start(t)
-	v := newVerifiers(idp.HTTPClient())
+	v := newVerifiers(idp.HTTPClient(), time.Now)
 	ctx := context.Background()
 	raw, nonce := idToken(t, idp, "fabrikam", "fiona@fabrikam.onmicrosoft.com")
 	if _, _, err := v.verify(ctx, idp.Authority("fabrikam"), idp.ClientID(), raw, nonce); err != nil {

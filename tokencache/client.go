@@ -149,7 +149,7 @@ func (cl *Client) AuthCodeURL(ctx context.Context, redirectURI string, scopes []
 	if err != nil {
 		return "", err
 	}
-	return c.AuthCodeURL(ctx, cl.cfg.ClientID, redirectURI, scopes, mo...)
+	return c.AuthCodeURL(ctx, cl.cfg.ClientID, redirectURI, authorizeScopes(scopes), mo...)
 }
 
 // AcquireTokenSilent returns a token for the signed-in user homeAccountID
@@ -158,12 +158,17 @@ func (cl *Client) AuthCodeURL(ctx context.Context, redirectURI string, scopes []
 // store.ErrUnavailable, never ErrNoToken: Redis down is not signed out.
 // It takes WithTenantID (that tenant's partition). It refuses WithClaims,
 // as MSAL Go does: a claims challenge needs the user, through AuthCodeURL.
+// OpenID Connect's scopes are left out of the request (ResourceScopes);
+// scopes without a resource's are ErrNoResourceScope.
 func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, scopes []string, opts ...Option) (confidential.AuthResult, error) {
 	if err := ctx.Err(); err != nil {
 		return confidential.AuthResult{}, fmt.Errorf("tokencache: AcquireTokenSilent: %w", err)
 	}
 	if homeAccountID == "" {
 		return confidential.AuthResult{}, errors.New("tokencache: AcquireTokenSilent needs the account's home account ID")
+	}
+	if scopes = ResourceScopes(scopes); len(scopes) == 0 {
+		return confidential.AuthResult{}, ErrNoResourceScope
 	}
 	var o callOptions
 	if len(opts) > 0 {
@@ -231,7 +236,10 @@ func (cl *Client) AcquireTokenSilent(ctx context.Context, homeAccountID string, 
 
 // AcquireTokenByAuthCode redeems an authorization code and stores the
 // user's tokens in the partition of the tenant they belong to. It takes
-// WithChallenge (the PKCE verifier), WithClaims and WithTenantID.
+// WithChallenge (the PKCE verifier), WithClaims and WithTenantID. Only the
+// resource scopes are redeemed through MSAL (ResourceScopes); a sign-in
+// that asked for none (openid, profile, offline_access, email only, or
+// nothing) still gets its ID token and refresh token.
 func (cl *Client) AcquireTokenByAuthCode(ctx context.Context, code, redirectURI string, scopes []string, opts ...Option) (confidential.AuthResult, error) {
 	o, err := collect("AcquireTokenByAuthCode", optChallenge|optClaims|optTenantID, opts)
 	if err != nil {
@@ -257,7 +265,7 @@ func (cl *Client) AcquireTokenByAuthCode(ctx context.Context, code, redirectURI 
 	if err != nil {
 		return confidential.AuthResult{}, err
 	}
-	return c.AcquireTokenByAuthCode(ctx, code, redirectURI, scopes, mo...)
+	return c.AcquireTokenByAuthCode(ctx, code, redirectURI, authCodeScopes(scopes), mo...)
 }
 
 // AcquireTokenByCredential returns an app token (client credentials), from

@@ -44,11 +44,15 @@ func (cl *Client) oboKey(tenant, assertion string, scopes []string) string {
 // the caller received) for a token to a downstream API, from the cache
 // while it is valid. It takes WithClaims (the identity provider is asked,
 // as MSAL would, and the new token replaces the cached one) and
-// WithTenantID (a token from that tenant, cached under its key).
+// WithTenantID (a token from that tenant, cached under its key). As for
+// AcquireTokenSilent, only resource scopes reach MSAL.
 func (cl *Client) AcquireTokenOnBehalfOf(ctx context.Context, assertion string, scopes []string, opts ...Option) (confidential.AuthResult, error) {
 	o, err := collect("AcquireTokenOnBehalfOf", optClaims|optTenantID, opts)
 	if err != nil {
 		return confidential.AuthResult{}, err
+	}
+	if scopes = ResourceScopes(scopes); len(scopes) == 0 {
+		return confidential.AuthResult{}, ErrNoResourceScope
 	}
 	tenant := cl.tenant
 	var mo []confidential.AcquireOnBehalfOfOption
