@@ -21,15 +21,17 @@ import (
 // Records kept are shared by readers and never modified (SetValues
 // clones).
 type decoded struct {
-	shards   [16]decodedShard
-	perShard int
-	seed     maphash.Seed
-	bytes    atomic.Int64 // the estimate of what the entries hold
+	shards        [16]decodedShard
+	perShard      int   // entries
+	perShardBytes int64 // estimated bytes
+	seed          maphash.Seed
+	bytes         atomic.Int64 // the estimate of what the entries hold
 }
 
 type decodedShard struct {
-	mu sync.Mutex
-	m  map[string]decodedEntry
+	mu    sync.Mutex
+	m     map[string]decodedEntry
+	bytes int64
 }
 
 type decodedEntry struct {
@@ -44,11 +46,11 @@ type decodedEntry struct {
 // derive from it (the gateway's identity headers, about as much again).
 func decodedCost(n int) int64 { return int64(2*n + 256) }
 
-func newDecoded(entries int) *decoded {
+func newDecoded(entries int, bytes int64) *decoded {
 	if entries <= 0 {
 		return nil
 	}
-	d := &decoded{perShard: max(1, entries/16), seed: maphash.MakeSeed()}
+	d := &decoded{perShard: max(1, entries/16), perShardBytes: max(1, bytes/16), seed: maphash.MakeSeed()}
 	for i := range d.shards {
 		d.shards[i].m = make(map[string]decodedEntry)
 	}
@@ -90,18 +92,22 @@ func (d *decoded) put(handle string, raw []byte, rec *record) {
 	s := d.shard(handle)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.m[handle]
-	if ok {
+	if old, ok := s.m[handle]; ok {
+		delete(s.m, handle)
+		s.bytes -= old.cost
 		d.bytes.Add(-old.cost)
-	} else if len(s.m) >= d.perShard {
-		for k, v := range s.m { // an arbitrary victim: cheap, and good enough for a cache of hot sessions
-			delete(s.m, k)
-			d.bytes.Add(-v.cost)
-			break
-		}
 	}
 	e := decodedEntry{sum: maphash.Bytes(d.seed, raw), n: len(raw), cost: decodedCost(len(raw)), rec: rec}
+	for k, v := range s.m { // arbitrary victims: cheap, and good enough for a cache of hot sessions
+		if len(s.m) < d.perShard && s.bytes+e.cost <= d.perShardBytes {
+			break
+		}
+		delete(s.m, k)
+		s.bytes -= v.cost
+		d.bytes.Add(-v.cost)
+	}
 	s.m[handle] = e
+	s.bytes += e.cost
 	d.bytes.Add(e.cost)
 }
 
@@ -128,6 +134,7 @@ func (d *decoded) drop(handle string) {
 	s.mu.Lock()
 	if e, ok := s.m[handle]; ok {
 		delete(s.m, handle)
+		s.bytes -= e.cost
 		d.bytes.Add(-e.cost)
 	}
 	s.mu.Unlock()

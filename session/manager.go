@@ -82,7 +82,7 @@ func New(st Store, sealer Sealer, o Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{st: st, sealer: sealer, o: o, secure: secure, cookieName: o.CookieName, decoded: newDecoded(o.DecodedRecords)}
+	m := &Manager{st: st, sealer: sealer, o: o, secure: secure, cookieName: o.CookieName, decoded: newDecoded(o.DecodedRecords, o.DecodedBytes)}
 	if secure {
 		m.cookieName = "__Host-" + o.CookieName
 	}

@@ -21,6 +21,7 @@ const (
 	DefaultPrefix          = "tg1:"
 	DefaultMaxRecordBytes  = 64 << 10
 	DefaultDecodedRecords  = 10_000
+	DefaultDecodedBytes    = 16 << 20
 	// DefaultRetryAfter is the Retry-After of the default 503 answer.
 	DefaultRetryAfter = 5 * time.Second
 )
@@ -55,9 +56,14 @@ type Options struct {
 	// ErrTooLarge and larger reads treated as absent. Default 64 KiB.
 	MaxRecordBytes int
 	// DecodedRecords bounds the decoded records kept in memory, so that a
-	// steady request neither parses nor unseals its record (about 1 KB
-	// each). Default 10,000; negative: none.
+	// steady request neither parses nor unseals its record. Default
+	// 10,000; negative: none.
 	DecodedRecords int
+	// DecodedBytes bounds the same records by an estimate of their memory,
+	// with what callers derive from them (Session.Derived: the gateway's
+	// identity headers): about twice the stored record, 3 to 4 KB for a
+	// sign-in's claims, far more with many group claims. Default 16 MiB.
+	DecodedBytes int64
 
 	// ClientIP returns the client address recorded at creation. Default:
 	// the host of r.RemoteAddr. Behind a proxy, supply one that trusts only
@@ -93,6 +99,9 @@ func (o Options) resolve() (Options, bool, error) {
 	}
 	if o.MaxRecordBytes <= 0 {
 		o.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if o.DecodedBytes <= 0 {
+		o.DecodedBytes = DefaultDecodedBytes
 	}
 	if o.DecodedRecords == 0 {
 		o.DecodedRecords = DefaultDecodedRecords

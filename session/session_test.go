@@ -352,4 +352,15 @@ func TestDecodedStaysWithinItsBound(t *testing.T) {
 	if _, err := m.Load(context.Background(), request(first)); err != nil {
 		t.Fatalf("a session evicted from the decoded records is read again: %v", err)
 	}
+	const budget = 64 << 10
+	small := newManager(t, st, session.Options{DecodedBytes: budget})
+	for range 200 {
+		c, _ := signIn(t, small, alice, nil)
+		if _, err := small.Load(context.Background(), request(c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := small.Stats(); st.DecodedBytes > budget || st.DecodedRecords == 0 || st.DecodedRecords >= 200 {
+		t.Fatalf("with DecodedBytes %d: %d records, %d bytes; want within the budget", budget, st.DecodedRecords, st.DecodedBytes)
+	}
 }

@@ -34,6 +34,7 @@ type serveConfig struct {
 	passAccessToken, exposeTokens, check, forwardAuth            bool
 	allowAnonymous, allowedReturn, trustedProxies                listFlag
 	shutdownTimeout                                              time.Duration
+	memoryLimit                                                  memoryLimit
 	ops                                                          opsConfig // ops: admin.go
 }
 
@@ -57,6 +58,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 	fs.StringVar(&c.adminListen, "admin-listen", "", "`addr` of the operations listener (loopback by default; see docs/operations.md)")
 	c.ops.addFlags(fs) // ops: admin.go
 	fs.StringVar(&c.replica, "replica", "", "this replica's `name` in session records and logs (default: the host name)")
+	fs.Var(&c.memoryLimit, "memory-limit", "Go's soft memory `limit`: auto (default) follows the caches, leaving the collector slack only for what is not cache; a size (512MiB, 1GiB) fixes it; off leaves Go's default (GOMEMLIMIT in the environment wins; see docs/deploy.md)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long SIGTERM waits for requests in flight (Container Apps gives 30s)")
 	fs.BoolVar(&c.check, "check", false, "load and check everything (tenants, credentials, IdP metadata, Redis, keys), print what is wrong, exit non-zero if anything is")
 	fs.StringVar(&c.configFile, "config", "", "YAML `file` of settings named like the flags (redis: {url: …} or redis-url: …)")
@@ -119,7 +121,8 @@ type app struct {
 	summary string
 	ln      net.Listener
 	public  string
-	ops     *opsWiring // ops: admin.go
+	cached  func() int64 // bytes the caches hold (memlimit.go)
+	ops     *opsWiring   // ops: admin.go
 }
 
 func (a *app) close() {
@@ -185,6 +188,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		store.PubSub
 	}
 	storeDesc := "memstore (in process: one replica only; set --redis-url to share sessions between replicas)"
+	l1Bytes := func() int64 { return 0 } // memstore holds the data itself: not a cache
 	if c.redisURL == "" {
 		m := memstore.New(memstore.Options{})
 		a.closers = append(a.closers, func() { m.Close() })
@@ -206,6 +210,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 		})
 		st = r
 		storeDesc = "redis (L1 " + string(r.Mode()) + ")"
+		l1Bytes = func() int64 { return r.Stats().L1Bytes }
 	}
 	keys, err := loadKeys(c.keys, c.redisURL != "")
 	if err != nil {
@@ -232,6 +237,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	if err != nil {
 		return nil, fmt.Errorf("--public-url: %w", err)
 	}
+	a.cached = func() int64 { return l1Bytes() + cache.Stats().PoolBytes + sessions.Stats().DecodedBytes }
 	auth, err := signin.New(signin.Options{
 		PublicURL: c.publicURL, Tenants: tenants, Sessions: sessions, Store: st, Sealer: keys,
 		DefaultTenant: c.defaultTenant, AllowedReturnOrigins: c.allowedReturn, HTTPClient: hc,
@@ -311,6 +317,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 func (a *app) serve(ctx context.Context, c serveConfig, stdout io.Writer, logger *slog.Logger) int {
 	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	governMemory(ctx, c.memoryLimit, a.cached, os.Getenv, logger) // the runtime reads the real environment
 	logger.Info("tenantgate serve: started", slog.String("config", a.summary))
 	a.ops.serve(stdout) // ops: before "open", so whoever waits for that line has both
 	fmt.Fprintf(stdout, "tenantgate: open %s\n", a.public)

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The gateway's memory is mostly caches with byte budgets: the store's L1,
+// the decoded session records with their identity headers, the token
+// cache's hot partitions. Go's collector, left to GOGC=100, lets the heap
+// grow to twice what is live before it collects, which for a process of
+// caches doubles them: 100k sessions through one replica at the default
+// L1 budget measured 305 MB of RSS for about 130 MB live
+// (docs/performance.md). Cached bytes are not garbage in waiting; the
+// slack is needed only for what requests allocate.
+//
+// So by default (--memory-limit auto) serve sets Go's soft memory limit,
+// once a second, to what the runtime holds outside the heap, plus the
+// live heap, plus slack for the part of it that is not cache: as much as
+// that part (GOGC=100 for it), at least minSlack. The caches themselves
+// get none. While the heap is small the limit is far above it and GOGC
+// decides as usual; it binds only when caches are large. A limit that is
+// too low costs collector CPU (which Go caps at about half of GOMAXPROCS),
+// never a failure, and the next update raises it as the live heap grows.
+// GOMEMLIMIT in the environment, or --memory-limit SIZE, sets a fixed
+// limit instead; --memory-limit off leaves Go's default.
+const (
+	minSlack       = 24 << 20
+	minMemoryLimit = 64 << 20
+	governEvery    = time.Second
+)
+
+// memoryLimit is --memory-limit: auto, off, or a size (512MiB, 1GiB,
+// 200000000).
+type memoryLimit struct {
+	mode  string // "auto", "off", "fixed"
+	bytes int64
+}
+
+func (m *memoryLimit) String() string {
+	if m.mode == "fixed" {
+		return strconv.FormatInt(m.bytes, 10)
+	}
+	if m.mode == "" {
+		return "auto"
+	}
+	return m.mode
+}
+
+func (m *memoryLimit) Set(v string) error {
+	switch v = strings.TrimSpace(v); strings.ToLower(v) {
+	case "auto", "":
+		*m = memoryLimit{mode: "auto"}
+		return nil
+	case "off":
+		*m = memoryLimit{mode: "off"}
+		return nil
+	}
+	n, err := parseBytes(v)
+	if err != nil || n < minMemoryLimit {
+		return fmt.Errorf("%q: want auto, off, or a size of at least 64MiB such as 512MiB or 1GiB", v)
+	}
+	*m = memoryLimit{mode: "fixed", bytes: n}
+	return nil
+}
+
+// parseBytes reads a size as GOMEMLIMIT writes one: 123, 123B, 64KiB,
+// 512MiB, 2GiB.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("not a size: %q", s)
+	}
+	return n * mult, nil
+}
+
+// governMemory applies m until ctx ends; cached reports the bytes the
+// caches hold now. getenv finds GOMEMLIMIT, which wins.
+func governMemory(ctx context.Context, m memoryLimit, cached func() int64, getenv func(string) string, logger *slog.Logger) {
+	if v := getenv("GOMEMLIMIT"); v != "" {
+		logger.Info("tenantgate serve: memory limit from GOMEMLIMIT", slog.String("GOMEMLIMIT", v))
+		return
+	}
+	switch m.mode {
+	case "off":
+		return
+	case "fixed":
+		debug.SetMemoryLimit(m.bytes)
+		logger.Info("tenantgate serve: memory limit", slog.Int64("bytes", m.bytes))
+		return
+	}
+	samples := []metrics.Sample{
+		{Name: "/memory/classes/total:bytes"},
+		{Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"},
+		{Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"},
+		{Name: "/gc/heap/live:bytes"},
+	}
+	update := func() {
+		metrics.Read(samples)
+		v := func(i int) int64 {
+			if samples[i].Value.Kind() != metrics.KindUint64 {
+				return 0
+			}
+			return int64(samples[i].Value.Uint64())
+		}
+		total, released, objects, unused, free, live := v(0), v(1), v(2), v(3), v(4), v(5)
+		debug.SetMemoryLimit(autoLimit(total-released-objects-unused-free, live, cached()))
+	}
+	update()
+	logger.Info("tenantgate serve: memory limit follows the caches (--memory-limit auto)",
+		slog.Int64("bytes", debug.SetMemoryLimit(-1)), slog.Int64("cached", cached()))
+	go func() {
+		t := time.NewTicker(governEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				update()
+			}
+		}
+	}()
+}
+
+// autoLimit is the limit for a runtime holding nonHeap bytes outside the
+// heap and live bytes in it, of which cached are caches.
+func autoLimit(nonHeap, live, cached int64) int64 {
+	rest := max(0, live-min(cached, live))
+	return max(minMemoryLimit, max(0, nonHeap)+live+max(minSlack, rest))
+}
