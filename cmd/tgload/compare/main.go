@@ -262,13 +262,18 @@ func (e *env) startTargets(ctx context.Context, o options) ([]*target, error) {
 			N: o.sessions, Parallel: 4, IdPCA: e.caFile})
 	}
 	var tgCookies []string
-	for _, name := range []string{"tenantgate", "tenantgate-pat"} {
-		if !want[name] && !(name == "tenantgate" && want["bare"]) {
+	for _, name := range []string{"tenantgate", "tenantgate-pat", "tenantgate-anon"} {
+		if !want[name] && !(name == "tenantgate" && (want["bare"] || want["tenantgate-anon"])) {
 			continue
 		}
 		var extra []string
-		if name == "tenantgate-pat" {
+		switch name {
+		case "tenantgate-pat":
 			extra = []string{"--pass-access-token"}
+		case "tenantgate-anon":
+			// The gateway without authentication (every path anonymous): its
+			// own proxying cost, which tells the sign-in's from the rest.
+			extra = []string{"--allow-anonymous", "/"}
 		}
 		var pprofAddr string
 		if o.pprof {
