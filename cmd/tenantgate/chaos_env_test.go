@@ -98,7 +98,7 @@ const revocable = 1
 
 // newChaosEnv starts three replicas. redisTarget is the Redis address a
 // replica's proxy forwards to ("" for none: redisURL is then used as is).
-func newChaosEnv(t *testing.T, life devidp.Lifetimes, redisTarget, redisURL string) *chaosEnv {
+func newChaosEnv(t *testing.T, life devidp.Lifetimes, redisTarget, redisURL string, extra ...string) *chaosEnv {
 	t.Helper()
 	idp := devidptest.Start(t, devidptest.WithLifetimes(life))
 	up := echoUpstream(t)
@@ -110,7 +110,8 @@ func newChaosEnv(t *testing.T, life devidp.Lifetimes, redisTarget, redisURL stri
 			r.proxy = faultproxy.Start(t, redisTarget)
 			u = "redis://" + r.proxy.Addr
 		}
-		r.proc = startServe(t, e.f.args(u, up.URL, "--pass-access-token", "--replica", fmt.Sprintf("r%d", i+1)), e.f.env()...)
+		args := append([]string{"--pass-access-token", "--replica", fmt.Sprintf("r%d", i+1)}, extra...)
+		r.proc = startServe(t, e.f.args(u, up.URL, args...), e.f.env()...)
 		e.replicas = append(e.replicas, r)
 	}
 	for i, su := range sessionUsers {

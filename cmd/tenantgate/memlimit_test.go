@@ -5,7 +5,7 @@ import "testing"
 func TestAutoLimitLeavesCachesNoSlack(t *testing.T) {
 	const MiB = 1 << 20
 	for _, c := range []struct {
-		name                       string
+		name                        string
 		nonHeap, live, cached, want int64
 	}{
 		{"a small heap: the floor", 8 * MiB, 10 * MiB, 1 * MiB, minMemoryLimit},

@@ -10,9 +10,9 @@ import (
 )
 
 // plotSVG draws two panels over the same time axis (xs in seconds): RSS
-// in MiB and OS threads, one line per replica. A plot of our own rather
+// in MiB and goroutines, one line per replica. A plot of our own rather
 // than gnuplot: one less program to install for make soak.
-func plotSVG(title string, xs []float64, rss, threads [][]float64) string {
+func plotSVG(title string, xs []float64, rss, goroutines [][]float64) string {
 	const w, panelH, left, right, top, gap = 900, 220, 70, 20, 40, 60
 	h := top + 2*panelH + gap + 40
 	colors := []string{"#1f77b4", "#d62728", "#2ca02c"}
@@ -51,7 +51,7 @@ func plotSVG(title string, xs []float64, rss, threads [][]float64) string {
 		}
 	}
 	panel(top, "RSS (MiB, VmRSS)", rss)
-	panel(top+panelH+gap, "OS threads", threads)
+	panel(top+panelH+gap, "goroutines", goroutines)
 	y := top + 2*panelH + gap
 	for i := 0; i <= 6; i++ {
 		x := xmax * float64(i) / 6
