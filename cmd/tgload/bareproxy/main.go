@@ -16,14 +16,35 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tenantgate/tenantgate/gateway"
 )
 
+// headerFlag is --add-header: header values of given lengths.
+type headerFlag map[string][]string
+
+func (h *headerFlag) String() string { return fmt.Sprint(len(*h)) }
+func (h *headerFlag) Set(v string) error {
+	name, n, ok := strings.Cut(v, "=")
+	size, err := strconv.Atoi(n)
+	if !ok || name == "" || err != nil || size < 0 || size > 1<<16 {
+		return fmt.Errorf("want NAME=LEN, e.g. X-Ms-Client-Principal=1600")
+	}
+	if *h == nil {
+		*h = headerFlag{}
+	}
+	(*h)[http.CanonicalHeaderKey(name)] = []string{strings.Repeat("x", size)}
+	return nil
+}
+
 func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "`addr` to serve on")
 	upstream := flag.String("upstream", "", "the app's `URL`")
+	var add headerFlag
+	flag.Var(&add, "add-header", "`NAME=LEN`: also send the upstream header NAME with a value of LEN bytes, repeatable (the same header bytes as tenantgate's identity and token headers, without the work of making them)")
 	flag.Parse()
 	up, err := url.Parse(*upstream)
 	if err != nil || up.Host == "" {
@@ -41,6 +62,9 @@ func main() {
 			pr.SetURL(up)
 			pr.SetXForwarded()
 			pr.Out.Host = pr.In.Host
+			for name, v := range add {
+				pr.Out.Header[name] = v // shared, only read: as tenantgate's
+			}
 		},
 		Transport:  gateway.NewTransport(),
 		BufferPool: gateway.NewBufferPool(),

@@ -17,6 +17,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -49,7 +51,7 @@ func main() {
 	flag.IntVar(&o.memSessions, "memory-sessions", 100_000, "live sessions for the RSS measurement (0: skip it)")
 	flag.StringVar(&o.oauth2Proxy, "oauth2-proxy", "", "oauth2-proxy binary (default: found in PATH or $(go env GOPATH)/bin)")
 	flag.StringVar(&o.jsonOut, "json", "", "also write every run and the summary to this `file`")
-	flag.StringVar(&o.targets, "targets", "bare,tenantgate,tenantgate-pat,oauth2-proxy", "targets to run, comma-separated")
+	flag.StringVar(&o.targets, "targets", "bare,bare-headers,tenantgate,bare-headers-pat,tenantgate-pat,oauth2-proxy", "targets to run, comma-separated (also tenantgate-anon: every path anonymous)")
 	flag.StringVar(&o.memoryL1, "memory-l1", "", "the memory gateway's L1 `mode` (?l1= of --redis-url: tracking, bcast, pubsub, off; default: what the store picks)")
 	flag.StringVar(&o.memoryLimit, "memory-gomemlimit", "", "GOMEMLIMIT for the memory gateway (e.g. 128MiB; default: none, Go's default GC)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the run's directory (logs, files) at the end")
@@ -263,7 +265,7 @@ func (e *env) startTargets(ctx context.Context, o options) ([]*target, error) {
 	}
 	var tgCookies []string
 	for _, name := range []string{"tenantgate", "tenantgate-pat", "tenantgate-anon"} {
-		if !want[name] && !(name == "tenantgate" && (want["bare"] || want["tenantgate-anon"])) {
+		if !want[name] && !want["bare-headers"+strings.TrimPrefix(name, "tenantgate")] && !(name == "tenantgate" && (want["bare"] || want["tenantgate-anon"])) {
 			continue
 		}
 		var extra []string
@@ -297,6 +299,20 @@ func (e *env) startTargets(ctx context.Context, o options) ([]*target, error) {
 		if want[name] {
 			out = append(out, &target{name: name, url: loopbackURL(u) + "/bench", cookies: cookies, proc: p, pprof: pprofAddr})
 		}
+		if bare := "bare-headers" + strings.TrimPrefix(name, "tenantgate"); want[bare] && name != "tenantgate-anon" {
+			// A bare proxy that sends the upstream the same header bytes as
+			// this target does (identity, token, request ID), made for free:
+			// what the target's cost owes to Easy Auth's headers.
+			args, err := e.probeHeaders(ctx, u, cookies[0], name)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", bare, err)
+			}
+			bp, bu, err := e.start(bare, nil, listeningRE, e.bin+"/bareproxy", append([]string{"--upstream", e.upURL}, args...)...)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, &target{name: bare, url: bu + "/bench", cookies: cookies, proc: bp})
+		}
 	}
 	if want["bare"] {
 		p, u, err := e.start("bare", nil, listeningRE, e.bin+"/bareproxy", "--upstream", e.upURL)
@@ -314,6 +330,40 @@ func (e *env) startTargets(ctx context.Context, o options) ([]*target, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// probeHeaders sends one request through gateway g with cookie, which
+// the upstream answers at /probe by printing the identity and token
+// headers it got, by length; it returns them as bareproxy's --add-header
+// flags.
+func (e *env) probeHeaders(ctx context.Context, g, cookie, name string) ([]string, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, loopbackURL(g)+"/probe", nil)
+	req.Header.Set("Cookie", cookie)
+	req.Header.Set("X-Tgload-Probe", name)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("probe through %s: %d", name, resp.StatusCode)
+	}
+	prefix := "probe " + name + ": "
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		data, _ := os.ReadFile(e.upstream.log)
+		for line := range strings.Lines(string(data)) {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), prefix); ok {
+				var args []string
+				for _, h := range strings.Fields(rest) {
+					args = append(args, "--add-header", h)
+				}
+				fmt.Fprintf(os.Stderr, "compare: %s sends the upstream %s\n", name, rest)
+				return args, nil
+			}
+		}
+	}
+	return nil, fmt.Errorf("the upstream printed no probe line for %s (log %s)", name, e.upstream.log)
 }
 
 // loopbackURL makes http://localhost:P http://127.0.0.1:P, so that every

@@ -41,6 +41,8 @@ func (r *report) ratios() {
 	tg, okT := r.find("tenantgate")
 	pat, okP := r.find("tenantgate-pat")
 	o2p, okO := r.find("oauth2-proxy")
+	bh, okBH := r.find("bare-headers")
+	bhp, okBHP := r.find("bare-headers-pat")
 	add := func(name string, v float64, want string, met bool) {
 		r.Goals = append(r.Goals, goal{Name: name, Value: v, Want: want, Met: met})
 	}
@@ -68,6 +70,20 @@ func (r *report) ratios() {
 	}
 	if okT && okO && tg.CPU > 0 {
 		info("oauth2-proxy CPU/request ÷ tenantgate", o2p.CPU/tg.CPU)
+	}
+	// The floor Easy Auth's headers set: a bare proxy sending the same
+	// header bytes, made for free.
+	if okB && okBH {
+		info("bare with tenantgate's headers req/s ÷ bare", bh.RPS/bare.RPS)
+	}
+	if okT && okBH {
+		info("tenantgate req/s ÷ bare with its headers", tg.RPS/bh.RPS)
+	}
+	if okB && okBHP {
+		info("bare with --pass-access-token's headers req/s ÷ bare", bhp.RPS/bare.RPS)
+	}
+	if okP && okBHP {
+		info("--pass-access-token req/s ÷ bare with its headers", pat.RPS/bhp.RPS)
 	}
 }
 
