@@ -3,6 +3,7 @@ package gateway
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -71,4 +72,27 @@ func FuzzReturnURL(f *testing.F) {
 			t.Fatalf("return URL %q from (%q, %q, %q)", got, proto, host, uri)
 		}
 	})
+}
+
+// The gateway's own cookies never reach the upstream, however the client
+// spaced them; the app's own stay, in order.
+func TestStripCookiesKeepsOnlyTheAppsOwn(t *testing.T) {
+	own := []string{"tg_session", "tg_binding"}
+	for _, c := range []struct {
+		in   []string
+		want []string
+	}{
+		{[]string{"a=1; tg_session=x; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"a=1; tg_session =x"}, []string{"a=1"}},
+		{[]string{" tg_binding=y ", "tg_session=x"}, nil},
+		{[]string{"a=1", "b=2; tg_session=x"}, []string{"a=1; b=2"}},
+		{[]string{"a=1; b=2"}, []string{"a=1; b=2"}},
+		{[]string{"xtg_session=1; tg_sessionx=2"}, []string{"xtg_session=1; tg_sessionx=2"}},
+	} {
+		h := http.Header{"Cookie": c.in}
+		stripCookies(h, own)
+		if got := h["Cookie"]; !slices.Equal(got, c.want) {
+			t.Errorf("Cookie %q: %q; want %q", c.in, got, c.want)
+		}
+	}
 }

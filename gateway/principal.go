@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 
 	"github.com/tenantgate/tenantgate/session"
 	"github.com/tenantgate/tenantgate/signin"
@@ -88,7 +87,9 @@ func stripCookies(h http.Header, names []string) {
 			part, line, _ = strings.Cut(line, ";")
 			part = strings.TrimSpace(part)
 			name, _, _ := strings.Cut(part, "=")
-			if slices.Contains(names, name) {
+			// Trimmed as net/http and most frameworks read a name:
+			// "tg_session =x" is tg_session to the app.
+			if slices.Contains(names, strings.TrimSpace(name)) {
 				changed = true
 				continue
 			}
@@ -117,29 +118,6 @@ func stripCookies(h http.Header, names []string) {
 // slices are only ever read (the transport writes them out).
 type identityHeaders struct {
 	principal, id, name []string
-	// token is the last access token's headers (--pass-access-token):
-	// the token changes only at a refresh.
-	token atomic.Pointer[tokenHeaders]
-}
-
-type tokenHeaders struct {
-	accessToken                 string
-	bearer, value, expiresOnUTC []string
-}
-
-// tokenHeaders returns tok's header values, made once per token.
-func (id *identityHeaders) tokenHeaders(tok signin.Token) *tokenHeaders {
-	if t := id.token.Load(); t != nil && t.accessToken == tok.AccessToken {
-		return t
-	}
-	t := &tokenHeaders{
-		accessToken:  tok.AccessToken,
-		bearer:       []string{"Bearer " + tok.AccessToken},
-		value:        []string{tok.AccessToken},
-		expiresOnUTC: []string{tok.ExpiresOn.UTC().Format(signin.EasyAuthTime)},
-	}
-	id.token.Store(t)
-	return t
 }
 
 type identityKey struct{}
@@ -163,9 +141,12 @@ func (g *Gateway) setIdentity(h http.Header, s *session.Session, tok signin.Toke
 	h[HeaderPrincipalName] = id.name
 	h[HeaderPrincipalIDP] = idpAAD
 	if g.o.PassAccessToken && tok.AccessToken != "" {
-		t := id.tokenHeaders(tok)
-		h[HeaderAccessToken] = t.value
-		h[HeaderTokenExpires] = t.expiresOnUTC
-		h["Authorization"] = t.bearer
+		// Made per request, not kept with the session's derived values:
+		// those are bounded by an estimate of the session record's size,
+		// which a token would exceed, and would keep a token in memory
+		// after the token cache let it go.
+		h[HeaderAccessToken] = []string{tok.AccessToken}
+		h[HeaderTokenExpires] = []string{tok.ExpiresOn.UTC().Format(signin.EasyAuthTime)}
+		h["Authorization"] = []string{"Bearer " + tok.AccessToken}
 	}
 }

@@ -101,6 +101,15 @@ func (h *Handler) revoke(ctx context.Context, rq RevokeRequest) (int, error) {
 		if err == nil {
 			err = tokens.signOut(ctx)
 		}
+		if err == nil {
+			// A sign-in that landed while the first pass ran may have made a
+			// session the pass missed; with its tokens now gone, a second
+			// pass ends it rather than leaving it to the next token check
+			// (up to a minute, signin's tokenRecheck).
+			var m int
+			m, err = h.o.Sessions.RevokeUser(ctx, t.TenantID, rq.User)
+			n += m
+		}
 		return n, err
 	case rq.Tenant != "" && rq.All:
 		t, err := h.row(rq.Tenant)
@@ -114,6 +123,15 @@ func (h *Handler) revoke(ctx context.Context, rq RevokeRequest) (int, error) {
 		n, err := h.o.Sessions.RevokeTenant(ctx, t.TenantID)
 		if err == nil {
 			err = tokens.signOut(ctx)
+		}
+		if err == nil {
+			// A sign-in that landed while the first pass ran may have made a
+			// session the pass missed; with its tokens now gone, a second
+			// pass ends it rather than leaving it to the next token check
+			// (up to a minute, signin's tokenRecheck).
+			var m int
+			m, err = h.o.Sessions.RevokeTenant(ctx, t.TenantID)
+			n += m
 		}
 		return n, err
 	}

@@ -89,7 +89,7 @@ func (m *Manager) requestID(r *http.Request) (id, bool) {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
 			name, value, ok := strings.Cut(textproto.TrimString(part), "=")
-			if !ok || name != m.cookieName {
+			if !ok || textproto.TrimString(name) != m.cookieName { // net/http trims names too
 				continue
 			}
 			seen = true

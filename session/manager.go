@@ -228,6 +228,17 @@ func (m *Manager) touch(ctx context.Context, s *Session, now, idleExpires time.T
 
 // read fetches and checks a live record.
 func (m *Manager) read(ctx context.Context, handle string) (*record, uint64, error) {
+	return m.readKeep(ctx, handle, true)
+}
+
+// peek is read for operators' listings: a record it decodes is not kept,
+// so that listing a tenant's sessions does not push the sessions serving
+// requests out of the decoded records (and their derived values with them).
+func (m *Manager) peek(ctx context.Context, handle string) (*record, uint64, error) {
+	return m.readKeep(ctx, handle, false)
+}
+
+func (m *Manager) readKeep(ctx context.Context, handle string, keep bool) (*record, uint64, error) {
 	key := m.key(handle)
 	data, version, err := m.st.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
@@ -245,7 +256,9 @@ func (m *Manager) read(ctx context.Context, handle string) (*record, uint64, err
 			return nil, 0, ErrNoSession
 		}
 		rec.info.Handle = handle
-		m.decoded.put(handle, data, rec)
+		if keep {
+			m.decoded.put(handle, data, rec)
+		}
 	}
 	if !m.now().Before(rec.info.IdleExpires) {
 		m.expired.Add(1)
@@ -284,7 +297,9 @@ func (m *Manager) SetValues(ctx context.Context, s *Session, set map[string]stri
 		now := m.now()
 		v, err := m.st.CompareAndSet(ctx, m.key(s.Handle), version, data, next.info.IdleExpires.Sub(now))
 		if err == nil {
-			s.Info, s.values, s.version = next.info, next.values, v
+			// s no longer shows the record it was read from: what was
+			// derived from that record is not s's any more.
+			s.Info, s.values, s.version, s.rec = next.info, next.values, v, nil
 			return nil
 		}
 		if !errors.Is(err, store.ErrConflict) {

@@ -63,7 +63,7 @@ func (m *Manager) List(ctx context.Context, q Query) (Page, error) {
 			gone = append(gone, mb.Name)
 			continue
 		}
-		rec, _, err := m.read(ctx, mb.Name)
+		rec, _, err := m.peek(ctx, mb.Name)
 		switch {
 		case errors.Is(err, ErrNoSession):
 			gone = append(gone, mb.Name)
@@ -137,7 +137,7 @@ func (m *Manager) Lookup(ctx context.Context, handle string) (Info, error) {
 	if !validHandle(handle) {
 		return Info{}, ErrNoSession
 	}
-	rec, _, err := m.read(ctx, handle)
+	rec, _, err := m.peek(ctx, handle)
 	if err != nil {
 		return Info{}, err
 	}

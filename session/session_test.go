@@ -213,6 +213,7 @@ func TestCookieAmongOthers(t *testing.T) {
 		{"  " + n + "=" + v + "  ;"},
 		{n + "=garbage; " + n + "=" + v},
 		{"x" + n + "=junk; " + n + "=" + v},
+		{"a=1; " + n + " =" + v}, // names are trimmed, as net/http does
 	} {
 		r := request(nil)
 		r.Header["Cookie"] = lines
@@ -256,9 +257,16 @@ func TestDerivedFollowsTheRecord(t *testing.T) {
 		t.Fatalf("3 loads of one record computed %d times; want 1", calls)
 	}
 	s := load()
+	if got := s.Derived(key{}, derive); got != "v=" {
+		t.Fatalf("before SetValues: %v", got)
+	}
 	if err := m.SetValues(context.Background(), s, map[string]string{"k": "2"}); err != nil {
 		t.Fatal(err)
 	}
+	if got := s.Derived(key{}, derive); got != "v=2" {
+		t.Fatalf("the same session after its SetValues: Derived = %v; want v=2, not what the old record had", got)
+	}
+	calls--
 	if got := load().Derived(key{}, derive); got != "v=2" || calls != 2 {
 		t.Fatalf("after SetValues: Derived = %v after %d computations; want v=2 after 2", got, calls)
 	}
@@ -362,5 +370,41 @@ func TestDecodedStaysWithinItsBound(t *testing.T) {
 	}
 	if st := small.Stats(); st.DecodedBytes > budget || st.DecodedRecords == 0 || st.DecodedRecords >= 200 {
 		t.Fatalf("with DecodedBytes %d: %d records, %d bytes; want within the budget", budget, st.DecodedRecords, st.DecodedBytes)
+	}
+}
+
+// Listing a tenant's sessions for operators keeps none of the records it
+// decodes, so the sessions serving requests keep theirs, with what was
+// derived from them.
+func TestListKeepsTheServingSessionsDecoded(t *testing.T) {
+	st := openMem(t, nil)
+	m := newManager(t, st, session.Options{DecodedRecords: 32})
+	hot, _ := signIn(t, m, alice, nil)
+	for range 100 {
+		signIn(t, m, alice, nil)
+	}
+	type key struct{}
+	calls := 0
+	derive := func(*session.Session) any { calls++; return calls }
+	use := func() {
+		s, err := m.Load(context.Background(), request(hot))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Derived(key{}, derive)
+	}
+	use()
+	for q := (session.Query{TenantID: alice.TenantID, Limit: 1000}); ; {
+		p, err := m.List(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if q.Cursor = p.Next; q.Cursor == "" {
+			break
+		}
+	}
+	use()
+	if calls != 1 {
+		t.Fatalf("after listing 101 sessions: derived %d times; want once (the hot session kept its record)", calls)
 	}
 }

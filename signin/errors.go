@@ -61,9 +61,34 @@ func (e *signInRequiredError) Unwrap() error { return ErrSignInRequired }
 const maxClaims = 4 << 10
 
 // validClaims reports whether claims is a claims request tenantgate
-// forwards: a JSON object of at most maxClaims bytes.
+// forwards: a JSON object of at most maxClaims bytes that asks only what
+// an IdP's claims challenge asks, for the access or ID token: a fresh
+// token (nbf, continuous access evaluation), an authentication context
+// (acrs) or the Conditional Access policies to satisfy (capolids). The
+// login route takes claims from a URL anyone can craft, so nothing else
+// may ride along: above all not xms_cc, the client capabilities with which
+// a client declares it handles continuous access evaluation, which makes
+// Entra issue access tokens of up to 28 hours to a client that never
+// refreshes them early, postponing natural logout by a day.
 func validClaims(claims string) bool {
-	return len(claims) <= maxClaims && strings.HasPrefix(strings.TrimSpace(claims), "{") && json.Valid([]byte(claims))
+	if len(claims) > maxClaims || !strings.HasPrefix(strings.TrimSpace(claims), "{") {
+		return false
+	}
+	var req map[string]map[string]json.RawMessage
+	if json.Unmarshal([]byte(claims), &req) != nil || len(req) == 0 {
+		return false
+	}
+	for token, asked := range req {
+		if token != "access_token" && token != "id_token" || len(asked) == 0 {
+			return false
+		}
+		for name := range asked {
+			if name != "nbf" && name != "acrs" && name != "capolids" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // TransientError is a failure that says nothing about the user's sign-in:

@@ -111,7 +111,12 @@ func TestStepUpForwardsTheClaimsChallenge(t *testing.T) {
 	})
 
 	t.Run("malformed claims are refused", func(t *testing.T) {
-		for _, c := range []string{"not json", `["a"]`, `{"access_token":` + strings.Repeat(" ", 5000) + `{}}`} {
+		for _, c := range []string{"not json", `["a"]`, `{"access_token":` + strings.Repeat(" ", 5000) + `{}}`,
+			// Client capabilities (continuous access evaluation: day-long
+			// tokens) and anything else beyond a challenge's own members.
+			`{"access_token":{"xms_cc":{"values":["cp1"]}}}`,
+			`{"access_token":{"acrs":{"essential":true,"value":"c1"},"xms_cc":{"values":["cp1"]}}}`,
+			`{"userinfo":{"email":null}}`, `{}`, `{"access_token":{}}`, `{"access_token":"x"}`} {
 			resp, body := get(t, e.browser(), r.URL+"/.auth/login/contoso?claims="+url.QueryEscape(c))
 			if resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("claims %.20q: %d %s", c, resp.StatusCode, body)

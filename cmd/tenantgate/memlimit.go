@@ -9,6 +9,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -92,8 +93,19 @@ func parseBytes(s string) (int64, error) {
 	return n * mult, nil
 }
 
+// governor is the process's one memory governor: the limit is
+// process-wide, so several gateways in one process (tests, benchmarks)
+// share one, summing what their caches hold.
+var governor struct {
+	sync.Mutex
+	cached  []func() int64
+	running bool
+	prev    int64 // the limit before the governor set one, restored at the end
+}
+
 // governMemory applies m until ctx ends; cached reports the bytes the
-// caches hold now. getenv finds GOMEMLIMIT, which wins.
+// caches hold now. getenv finds GOMEMLIMIT, which wins. When ctx ends the
+// limit goes back to what it was.
 func governMemory(ctx context.Context, m memoryLimit, cached func() int64, getenv func(string) string, logger *slog.Logger) {
 	if v := getenv("GOMEMLIMIT"); v != "" {
 		logger.Info("tenantgate serve: memory limit from GOMEMLIMIT", slog.String("GOMEMLIMIT", v))
@@ -103,49 +115,93 @@ func governMemory(ctx context.Context, m memoryLimit, cached func() int64, geten
 	case "off":
 		return
 	case "fixed":
-		debug.SetMemoryLimit(m.bytes)
+		prev := debug.SetMemoryLimit(m.bytes)
 		logger.Info("tenantgate serve: memory limit", slog.Int64("bytes", m.bytes))
+		context.AfterFunc(ctx, func() { debug.SetMemoryLimit(prev) })
 		return
 	}
-	samples := []metrics.Sample{
-		{Name: "/memory/classes/total:bytes"},
-		{Name: "/memory/classes/heap/released:bytes"},
-		{Name: "/memory/classes/heap/objects:bytes"},
-		{Name: "/memory/classes/heap/unused:bytes"},
-		{Name: "/memory/classes/heap/free:bytes"},
-		{Name: "/gc/heap/live:bytes"},
+	governor.Lock()
+	governor.cached = append(governor.cached, cached)
+	i := len(governor.cached) - 1
+	start := !governor.running
+	governor.running = true
+	if start {
+		governor.prev = debug.SetMemoryLimit(-1)
 	}
-	update := func() {
-		metrics.Read(samples)
-		v := func(i int) int64 {
-			if samples[i].Value.Kind() != metrics.KindUint64 {
-				return 0
-			}
-			return int64(samples[i].Value.Uint64())
+	governor.Unlock()
+	context.AfterFunc(ctx, func() {
+		governor.Lock()
+		defer governor.Unlock()
+		if i < len(governor.cached) { // not already ended with the governor
+			governor.cached[i] = func() int64 { return 0 }
 		}
-		total, released, objects, unused, free, live := v(0), v(1), v(2), v(3), v(4), v(5)
-		debug.SetMemoryLimit(autoLimit(total-released-objects-unused-free, live, cached()))
+	})
+	if !start {
+		return
 	}
-	update()
+	total := func() int64 {
+		governor.Lock()
+		defer governor.Unlock()
+		var n int64
+		for _, f := range governor.cached {
+			n += f()
+		}
+		return n
+	}
+	updateLimit(total())
 	logger.Info("tenantgate serve: memory limit follows the caches (--memory-limit auto)",
-		slog.Int64("bytes", debug.SetMemoryLimit(-1)), slog.Int64("cached", cached()))
+		slog.Int64("bytes", debug.SetMemoryLimit(-1)), slog.Int64("cached", total()))
 	go func() {
 		t := time.NewTicker(governEvery)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
+				governor.Lock()
+				debug.SetMemoryLimit(governor.prev)
+				governor.cached, governor.running = nil, false
+				governor.Unlock()
 				return
 			case <-t.C:
-				update()
+				updateLimit(total())
 			}
 		}
 	}()
 }
 
-// autoLimit is the limit for a runtime holding nonHeap bytes outside the
-// heap and live bytes in it, of which cached are caches.
+var memSamples = []metrics.Sample{
+	{Name: "/memory/classes/total:bytes"},
+	{Name: "/memory/classes/heap/released:bytes"},
+	{Name: "/memory/classes/heap/objects:bytes"},
+	{Name: "/memory/classes/heap/free:bytes"},
+	{Name: "/gc/heap/live:bytes"},
+}
+
+// updateLimit sets the limit for the runtime as it is now, with cached
+// bytes of caches.
+func updateLimit(cached int64) {
+	governor.Lock() // memSamples
+	defer governor.Unlock()
+	metrics.Read(memSamples)
+	v := func(i int) int64 {
+		if memSamples[i].Value.Kind() != metrics.KindUint64 {
+			return 0
+		}
+		return int64(memSamples[i].Value.Uint64())
+	}
+	total, released, objects, free, live := v(0), v(1), v(2), v(3), v(4)
+	debug.SetMemoryLimit(autoLimit(total-released-objects-free, live, cached))
+}
+
+// autoLimit is the limit for a runtime holding nonHeap bytes that are not
+// heap objects or free heap (stacks, metadata, fragmentation), and live
+// bytes of heap, of which cached are caches: a heap goal of live plus
+// slack for what is not cache, in the runtime's own terms. Under a limit
+// the runtime aims the heap at about 97% of the limit less nonHeap
+// (runtime/mgcpacer.go, memoryLimitHeapGoal), so the limit adds that
+// headroom back.
 func autoLimit(nonHeap, live, cached int64) int64 {
 	rest := max(0, live-min(cached, live))
-	return max(minMemoryLimit, max(0, nonHeap)+live+max(minSlack, rest))
+	goal := live + max(minSlack, rest)
+	return max(minMemoryLimit, max(0, nonHeap)+goal+max(goal*3/97, 1<<20))
 }
