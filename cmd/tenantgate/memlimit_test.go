@@ -16,7 +16,7 @@ func heapGoalUnder(limit, nonHeap int64) int64 { return (limit - nonHeap) * 97 /
 
 func TestAutoLimitLeavesCachesNoSlack(t *testing.T) {
 	for _, c := range []struct {
-		name                          string
+		name                         string
 		nonHeap, live, cached, slack int64
 	}{
 		{"caches full, little else", 12 * mib, 110 * mib, 95 * mib, minSlack},
