@@ -35,6 +35,7 @@ type serveConfig struct {
 	allowAnonymous, allowedReturn, trustedProxies                listFlag
 	shutdownTimeout                                              time.Duration
 	memoryLimit                                                  memoryLimit
+	maxAuthAge                                                   time.Duration
 	ops                                                          opsConfig // ops: admin.go
 }
 
@@ -58,6 +59,7 @@ func newServeFlags(c *serveConfig, stderr io.Writer) *settings {
 	fs.StringVar(&c.adminListen, "admin-listen", "", "`addr` of the operations listener (loopback by default; see docs/operations.md)")
 	c.ops.addFlags(fs) // ops: admin.go
 	fs.StringVar(&c.replica, "replica", "", "this replica's `name` in session records and logs (default: the host name)")
+	fs.DurationVar(&c.maxAuthAge, "max-auth-age", 0, "the longest `age` of the user's authentication at the IdP that a sign-in accepts, e.g. 12h: sent as max_age, checked against the ID token's auth_time, the user asked to authenticate again when older (default 0: no bound but the session's absolute timeout)")
 	fs.Var(&c.memoryLimit, "memory-limit", "Go's soft memory `limit`: auto (default) follows the caches, leaving the collector slack only for what is not cache; a size (512MiB, 1GiB) fixes it; off leaves Go's default (GOMEMLIMIT in the environment wins; see docs/deploy.md)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long SIGTERM waits for requests in flight (Container Apps gives 30s)")
 	fs.BoolVar(&c.check, "check", false, "load and check everything (tenants, credentials, IdP metadata, Redis, keys), print what is wrong, exit non-zero if anything is")
@@ -241,7 +243,7 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	auth, err := signin.New(signin.Options{
 		PublicURL: c.publicURL, Tenants: tenants, Sessions: sessions, Store: st, Sealer: keys,
 		DefaultTenant: c.defaultTenant, AllowedReturnOrigins: c.allowedReturn, HTTPClient: hc,
-		ExposeTokens: c.exposeTokens, Logger: logger,
+		ExposeTokens: c.exposeTokens, MaxAuthAge: c.maxAuthAge, Logger: logger,
 		OnEvent: a.ops.onEvent, // ops
 	})
 	if err != nil {
