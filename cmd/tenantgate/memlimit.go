@@ -33,7 +33,7 @@ import (
 // GOMEMLIMIT in the environment, or --memory-limit SIZE, sets a fixed
 // limit instead; --memory-limit off leaves Go's default.
 const (
-	minSlack       = 24 << 20
+	minSlack       = 16 << 20
 	minMemoryLimit = 64 << 20
 	governEvery    = time.Second
 )
