@@ -66,7 +66,7 @@ clean:
 ## scale: 100k sessions of 10k users over 3 tenants: Redis bytes per session,
 ## L1 bytes, List page times, a replica's RSS (SCALE| lines, scale.log).
 ## soak: 3 replicas at half their flat-out throughput for SOAK (30m), tokens
-## due every 3 minutes; RSS and threads sampled into docs/soak.csv and
+## due every 3 minutes; RSS, goroutines and threads sampled into docs/soak.csv and
 ## docs/soak.svg. SOAK=3m SOAK_DUE=1m for a short run.
 SOAK     ?= 30m
 SOAK_DUE ?= 3m
