@@ -214,7 +214,7 @@ func (m *Manager) touch(ctx context.Context, s *Session, now, idleExpires time.T
 		v, err = m.st.CompareAndSet(ctx, m.key(s.Handle), s.version, data, idleExpires.Sub(now))
 		if err == nil {
 			m.touched.Add(1)
-			s.Info, s.version = rec.info, v
+			s.Info, s.version, s.rec = rec.info, v, nil // as SetValues: no longer the record read
 			return
 		}
 	}

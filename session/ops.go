@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tenantgate/tenantgate/store"
 )
@@ -66,7 +67,9 @@ func (m *Manager) List(ctx context.Context, q Query) (Page, error) {
 		rec, _, err := m.peek(ctx, mb.Name)
 		switch {
 		case errors.Is(err, ErrNoSession):
-			gone = append(gone, mb.Name)
+			if m.settled(mb) {
+				gone = append(gone, mb.Name)
+			}
 		case err != nil:
 			return Page{}, fmt.Errorf("session: listing sessions: %w", err)
 		default:
@@ -164,7 +167,8 @@ func (m *Manager) RevokeUser(ctx context.Context, tenantID, homeAccountID string
 }
 
 // RevokeTenant deletes every session of a tenant and returns how many
-// there were. Sessions created while it runs may survive it.
+// there were. A session created while it runs may survive it; running it
+// again once that creation is done ends that session too.
 func (m *Manager) RevokeTenant(ctx context.Context, tenantID string) (int, error) {
 	return m.revokeIndex(ctx, m.tenantIndex(tenantID))
 }
@@ -176,13 +180,10 @@ func (m *Manager) revokeIndex(ctx context.Context, ix string) (int, error) {
 		if err != nil {
 			return n, fmt.Errorf("session: revoking sessions: %w", err)
 		}
-		if len(ms) == 0 {
-			return n, nil
-		}
-		names := make([]string, len(ms))
-		for i, mb := range ms {
-			names[i] = mb.Name
+		var names []string
+		for _, mb := range ms {
 			if !validHandle(mb.Name) {
+				names = append(names, mb.Name)
 				continue
 			}
 			existed, err := m.revoke(ctx, mb.Name)
@@ -192,6 +193,15 @@ func (m *Manager) revokeIndex(ctx context.Context, ix string) (int, error) {
 			if existed {
 				n++
 			}
+			// A member without its record is kept while its session may
+			// still be being created, so that a revocation run again (ops
+			// runs it twice) finds the record once it lands.
+			if existed || m.settled(mb) {
+				names = append(names, mb.Name)
+			}
+		}
+		if len(names) == 0 {
+			return n, nil // nothing left but sessions being created
 		}
 		// The record named its indexes; this removes members whose record
 		// was already gone as well.
@@ -199,6 +209,21 @@ func (m *Manager) revokeIndex(ctx context.Context, ix string) (int, error) {
 			return n, fmt.Errorf("session: revoking sessions: %w", err)
 		}
 	}
+}
+
+// createGrace is how long after a session's creation an index member may
+// lack its record: Create adds the members first and writes the record
+// after, so that a session that exists can always be found. Before then,
+// listing and revocation leave such a member in place, or they would
+// unindex a session about to exist, which no listing would show and no
+// revocation by tenant or user would reach.
+const createGrace = time.Minute
+
+// settled reports whether mb's session was created longer than
+// createGrace ago (its score is its absolute expiry).
+func (m *Manager) settled(mb store.Member) bool {
+	created := time.UnixMilli(int64(mb.Score)).Add(-m.o.AbsoluteTimeout)
+	return m.o.Now().Sub(created) > createGrace
 }
 
 // revoke deletes the session under handle and its index members, and

@@ -3,11 +3,15 @@ package session_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/tenantgate/tenantgate/internal/redistest"
 	"github.com/tenantgate/tenantgate/session"
+	"github.com/tenantgate/tenantgate/store/memstore"
 	"github.com/tenantgate/tenantgate/store/redisstore"
 )
 
@@ -109,9 +113,65 @@ func TestIndexCleanedOnRead(t *testing.T) {
 	if err != nil || len(page.Sessions) != 3 {
 		t.Fatalf("listed %d, %v; want 3", len(page.Sessions), err)
 	}
-	if n, _ := srv.Do(t, "ZCARD", ix).(int64); n != 3 {
-		t.Fatalf("index holds %d members after listing; want 3", n)
+	// Within a minute of its creation a member without its record may be
+	// a session being created (members first, record after): kept.
+	if n, _ := srv.Do(t, "ZCARD", ix).(int64); n != 4 {
+		t.Fatalf("index holds %d members after listing; want 4 (the fresh member kept)", n)
 	}
+	clk.Advance(2 * time.Minute)
+	if page, err = m.List(ctx, session.Query{TenantID: alice.TenantID}); err != nil || len(page.Sessions) != 3 {
+		t.Fatalf("listed %d, %v; want 3", len(page.Sessions), err)
+	}
+	if n, _ := srv.Do(t, "ZCARD", ix).(int64); n != 3 {
+		t.Fatalf("index holds %d members after listing past the grace; want 3", n)
+	}
+}
+
+// A listing or a revocation that runs while a session is being created
+// (its index members written, its record not yet) does not unindex it: the
+// session is listed once it exists, and a revocation run again ends it.
+func TestRevocationDuringCreation(t *testing.T) {
+	ctx := context.Background()
+	st := &pausingStore{Store: openMem(t, nil), paused: make(chan struct{}), release: make(chan struct{})}
+	m := newManager(t, st, session.Options{})
+	done := make(chan error, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		_, err := m.Create(ctx, w, request(nil), alice)
+		done <- err
+	}()
+	<-st.paused // members written, record not yet
+	if page, err := m.List(ctx, session.Query{TenantID: alice.TenantID}); err != nil || len(page.Sessions) != 0 {
+		t.Fatalf("listing during the creation: %d, %v", len(page.Sessions), err)
+	}
+	if n, err := m.RevokeTenant(ctx, alice.TenantID); err != nil || n != 0 {
+		t.Fatalf("revoking during the creation: %d, %v", n, err)
+	}
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if page, err := m.List(ctx, session.Query{TenantID: alice.TenantID}); err != nil || len(page.Sessions) != 1 {
+		t.Fatalf("after the creation: listed %d, %v; want the new session", len(page.Sessions), err)
+	}
+	if n, err := m.RevokeTenant(ctx, alice.TenantID); err != nil || n != 1 {
+		t.Fatalf("revoking again: %d, %v; want the new session revoked", n, err)
+	}
+}
+
+// pausingStore holds the first session record's write until released,
+// after signalling that Create got there.
+type pausingStore struct {
+	*memstore.Store
+	once            sync.Once
+	paused, release chan struct{}
+}
+
+func (p *pausingStore) CompareAndSet(ctx context.Context, key string, version uint64, value []byte, ttl time.Duration) (uint64, error) {
+	if strings.HasPrefix(key, "tg1:s:") && !strings.HasPrefix(key, "tg1:s:t:") && !strings.HasPrefix(key, "tg1:s:u:") {
+		p.once.Do(func() { close(p.paused); <-p.release })
+	}
+	return p.Store.CompareAndSet(ctx, key, version, value, ttl)
 }
 
 func TestSetValues(t *testing.T) {

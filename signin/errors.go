@@ -60,7 +60,7 @@ func (e *signInRequiredError) Unwrap() error { return ErrSignInRequired }
 // few hundred bytes.
 const maxClaims = 4 << 10
 
-// validClaims reports whether claims is a claims request tenantgate
+// normalClaims checks that claims is a claims request tenantgate
 // forwards: a JSON object of at most maxClaims bytes that asks only what
 // an IdP's claims challenge asks, for the access or ID token: a fresh
 // token (nbf, continuous access evaluation), an authentication context
@@ -70,25 +70,38 @@ const maxClaims = 4 << 10
 // a client declares it handles continuous access evaluation, which makes
 // Entra issue access tokens of up to 28 hours to a client that never
 // refreshes them early, postponing natural logout by a day.
-func validClaims(claims string) bool {
+//
+// normalClaims returns claims as tenantgate forwards them: the JSON of
+// the request it checked, re-encoded, so that what goes on is
+// exactly what was checked (a duplicate key, which decoding resolves to
+// its last value, cannot carry another member past the check).
+func normalClaims(claims string) (string, bool) {
 	if len(claims) > maxClaims || !strings.HasPrefix(strings.TrimSpace(claims), "{") {
-		return false
+		return "", false
 	}
 	var req map[string]map[string]json.RawMessage
 	if json.Unmarshal([]byte(claims), &req) != nil || len(req) == 0 {
-		return false
+		return "", false
 	}
 	for token, asked := range req {
 		if token != "access_token" && token != "id_token" || len(asked) == 0 {
-			return false
+			return "", false
 		}
-		for name := range asked {
+		for name, v := range asked {
 			if name != "nbf" && name != "acrs" && name != "capolids" {
-				return false
+				return "", false
+			}
+			var inner map[string]json.RawMessage
+			if json.Unmarshal(v, &inner) != nil { // {"essential":…,"value(s)":…}
+				return "", false
 			}
 		}
 	}
-	return true
+	out, err := json.Marshal(req)
+	if err != nil {
+		return "", false
+	}
+	return string(out), true
 }
 
 // TransientError is a failure that says nothing about the user's sign-in:
@@ -163,8 +176,8 @@ func classify(err error, scopes []string) error {
 		interaction = true
 	}
 	if interaction {
-		claims := ee.Claims
-		if !validClaims(claims) {
+		claims, ok := normalClaims(ee.Claims)
+		if !ok {
 			claims = ""
 		}
 		return &InteractionRequiredError{Scopes: append([]string(nil), scopes...), Claims: claims, Reason: fmt.Sprintf("%s, AADSTS%v", ee.Error, ee.ErrorCodes)}

@@ -75,9 +75,12 @@ func (h *Handler) serveLogin(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	claims := q.Get("claims")
-	if claims != "" && !validClaims(claims) {
-		h.fail(w, r, errors.New("signin: the claims parameter is malformed: a JSON object, at most 4 KB"))
-		return
+	if claims != "" {
+		var ok bool
+		if claims, ok = normalClaims(claims); !ok {
+			h.fail(w, r, errors.New("signin: the claims parameter is refused: it must be a claims challenge of at most 4 KB, asking only nbf, acrs or capolids of access_token or id_token"))
+			return
+		}
 	}
 	p := pending{Tenant: tenantKey(t), Return: ret, Scopes: scopes, Claims: claims}
 	// A user signed in to another tenant switches without a form when the

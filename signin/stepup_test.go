@@ -110,8 +110,19 @@ func TestStepUpForwardsTheClaimsChallenge(t *testing.T) {
 		}
 	})
 
+	t.Run("what goes on is what was checked", func(t *testing.T) {
+		// A duplicate key decodes to its last value; the first must not
+		// ride along to the IdP in the raw string.
+		dup := `{"access_token":{"xms_cc":{"values":["cp1"]}},"access_token":{"nbf":{"essential":true,"value":"1"}}}`
+		_, got := authorizeClaims(t, e.browser(), "/.auth/login/contoso?claims="+url.QueryEscape(dup))
+		if strings.Contains(got, "xms_cc") || !strings.Contains(got, "nbf") {
+			t.Fatalf("claims sent to the IdP: %q; want the checked request only", got)
+		}
+	})
+
 	t.Run("malformed claims are refused", func(t *testing.T) {
-		for _, c := range []string{"not json", `["a"]`, `{"access_token":` + strings.Repeat(" ", 5000) + `{}}`,
+		for _, c := range []string{"not json", `["a"]`, `{"access_token":{"nbf":{"essential":true,"value":"1604106651"}}}` + strings.Repeat(" ", 5000),
+
 			// Client capabilities (continuous access evaluation: day-long
 			// tokens) and anything else beyond a challenge's own members.
 			`{"access_token":{"xms_cc":{"values":["cp1"]}}}`,

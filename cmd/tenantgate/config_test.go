@@ -81,6 +81,17 @@ func TestServeCheck(t *testing.T) {
 	if c := runServe(t.Context(), []string{"--check", "--listen", "127.0.0.1:0", "--redis-url", "redis://127.0.0.1:1"}, func(string) string { return "" }, &out, &errb); c == 0 || !strings.Contains(errb.String(), "--redis-url") {
 		t.Fatalf("unreachable Redis --check: %d %q", c, errb.String())
 	}
+	for _, age := range []string{"1500ms", "-1h"} {
+		out.Reset()
+		errb.Reset()
+		if c := runServe(t.Context(), []string{"--check", "--listen", "127.0.0.1:0", "--max-auth-age", age}, func(string) string { return "" }, &out, &errb); c == 0 || !strings.Contains(errb.String(), "--max-auth-age") {
+			t.Fatalf("--max-auth-age %s --check: %d %q", age, c, errb.String())
+		}
+	}
+	out.Reset()
+	if c := runServe(t.Context(), []string{"--check", "--listen", "127.0.0.1:0", "--max-auth-age", "12h"}, func(string) string { return "" }, &out, &errb); c != 0 {
+		t.Fatalf("--max-auth-age 12h --check: %d %q", c, errb.String())
+	}
 }
 
 // FuzzParseConfig: any settings file parses or is refused with an error

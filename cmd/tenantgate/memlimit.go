@@ -95,16 +95,19 @@ func parseBytes(s string) (int64, error) {
 
 // governor is the process's one memory governor: the limit is
 // process-wide, so several gateways in one process (tests, benchmarks)
-// share one, summing what their caches hold.
+// share one, summing what their caches hold. It runs while any of them
+// does, and the last to end restores the limit it found.
 var governor struct {
 	sync.Mutex
-	cached  []func() int64
-	running bool
-	prev    int64 // the limit before the governor set one, restored at the end
+	cached map[uint64]func() int64 // by registration
+	nextID uint64
+	stop   chan struct{} // closed when the last registration ends
+	prev   int64         // the limit before the governor set one
 }
 
 // governMemory applies m until ctx ends; cached reports the bytes the
 // caches hold now. getenv finds GOMEMLIMIT, which wins. When ctx ends the
+// gateway's caches stop counting, and when the last gateway's does the
 // limit goes back to what it was.
 func governMemory(ctx context.Context, m memoryLimit, cached func() int64, getenv func(string) string, logger *slog.Logger) {
 	if v := getenv("GOMEMLIMIT"); v != "" {
@@ -121,49 +124,41 @@ func governMemory(ctx context.Context, m memoryLimit, cached func() int64, geten
 		return
 	}
 	governor.Lock()
-	governor.cached = append(governor.cached, cached)
-	i := len(governor.cached) - 1
-	start := !governor.running
-	governor.running = true
+	id := governor.nextID
+	governor.nextID++
+	start := len(governor.cached) == 0
 	if start {
+		governor.cached = map[uint64]func() int64{}
+		governor.stop = make(chan struct{})
 		governor.prev = debug.SetMemoryLimit(-1)
 	}
+	governor.cached[id] = cached
+	stop := governor.stop
 	governor.Unlock()
 	context.AfterFunc(ctx, func() {
 		governor.Lock()
 		defer governor.Unlock()
-		if i < len(governor.cached) { // not already ended with the governor
-			governor.cached[i] = func() int64 { return 0 }
+		delete(governor.cached, id)
+		if len(governor.cached) == 0 {
+			debug.SetMemoryLimit(governor.prev)
+			close(governor.stop)
 		}
 	})
 	if !start {
 		return
 	}
-	total := func() int64 {
-		governor.Lock()
-		defer governor.Unlock()
-		var n int64
-		for _, f := range governor.cached {
-			n += f()
-		}
-		return n
-	}
-	updateLimit(total())
+	updateLimit()
 	logger.Info("tenantgate serve: memory limit follows the caches (--memory-limit auto)",
-		slog.Int64("bytes", debug.SetMemoryLimit(-1)), slog.Int64("cached", total()))
+		slog.Int64("bytes", debug.SetMemoryLimit(-1)))
 	go func() {
 		t := time.NewTicker(governEvery)
 		defer t.Stop()
 		for {
 			select {
-			case <-ctx.Done():
-				governor.Lock()
-				debug.SetMemoryLimit(governor.prev)
-				governor.cached, governor.running = nil, false
-				governor.Unlock()
+			case <-stop:
 				return
 			case <-t.C:
-				updateLimit(total())
+				updateLimit()
 			}
 		}
 	}()
@@ -177,11 +172,19 @@ var memSamples = []metrics.Sample{
 	{Name: "/gc/heap/live:bytes"},
 }
 
-// updateLimit sets the limit for the runtime as it is now, with cached
-// bytes of caches.
-func updateLimit(cached int64) {
-	governor.Lock() // memSamples
+// updateLimit sets the limit for the runtime as it is now and the caches
+// registered; once the last registration has ended it does nothing, so
+// that a tick racing the end cannot undo the restored limit.
+func updateLimit() {
+	governor.Lock()
 	defer governor.Unlock()
+	if len(governor.cached) == 0 {
+		return
+	}
+	var cached int64
+	for _, f := range governor.cached {
+		cached += f()
+	}
 	metrics.Read(memSamples)
 	v := func(i int) int64 {
 		if memSamples[i].Value.Kind() != metrics.KindUint64 {

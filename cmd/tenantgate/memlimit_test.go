@@ -1,10 +1,13 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
 	"testing"
+	"time"
 )
 
 const mib = 1 << 20
@@ -47,7 +50,11 @@ func TestUpdateLimitLeavesTheSlackToTheRuntime(t *testing.T) {
 		cache[i] = make([]byte, mib)
 	}
 	runtime.GC()
-	updateLimit(128 * mib)
+	governor.Lock()
+	governor.cached = map[uint64]func() int64{0: func() int64 { return 128 * mib }}
+	governor.Unlock()
+	defer func() { governor.Lock(); governor.cached = nil; governor.Unlock() }()
+	updateLimit()
 	s := []metrics.Sample{{Name: "/gc/heap/goal:bytes"}, {Name: "/gc/heap/live:bytes"}}
 	metrics.Read(s)
 	goal, live := int64(s[0].Value.Uint64()), int64(s[1].Value.Uint64())
@@ -55,6 +62,57 @@ func TestUpdateLimitLeavesTheSlackToTheRuntime(t *testing.T) {
 		t.Fatalf("heap goal %d MiB, live %d MiB: slack %d MiB; want at least %d MiB", goal/mib, live/mib, (goal-live)/mib, minSlack/mib)
 	}
 	runtime.KeepAlive(cache)
+}
+
+// The governor runs while any gateway in the process does, counts the
+// caches of those still running, and the last to end restores the limit
+// it found; a later gateway starts it again.
+func TestGovernorOutlivesTheFirstGateway(t *testing.T) {
+	prev := debug.SetMemoryLimit(-1)
+	defer debug.SetMemoryLimit(prev)
+	const before = 7 << 30
+	debug.SetMemoryLimit(before)
+	sum := func() int64 {
+		governor.Lock()
+		defer governor.Unlock()
+		var n int64
+		for _, f := range governor.cached {
+			n += f()
+		}
+		return n
+	}
+	settle := func(want func() bool, what string) {
+		t.Helper()
+		for range 200 {
+			if want() {
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		t.Fatal(what)
+	}
+	start := func(n int64) context.CancelFunc {
+		ctx, cancel := context.WithCancel(context.Background())
+		governMemory(ctx, memoryLimit{mode: "auto"}, func() int64 { return n }, func(string) string { return "" }, slog.New(slog.DiscardHandler))
+		return cancel
+	}
+	a, b := start(30*mib), start(400*mib)
+	if debug.SetMemoryLimit(-1) == before {
+		t.Fatal("the governor set no limit")
+	}
+	a()
+	settle(func() bool { return sum() == 400*mib }, "after the first gateway ended, its caches still count, or the second's do not")
+	if debug.SetMemoryLimit(-1) == before {
+		t.Fatal("the limit was restored while a gateway still runs")
+	}
+	b()
+	settle(func() bool { return debug.SetMemoryLimit(-1) == before }, "the last gateway's end did not restore the limit")
+	c, d := start(1*mib), start(2*mib)
+	a() // a stale cancel changes nothing
+	settle(func() bool { return sum() == 3*mib }, "a new governor's caches do not count")
+	c()
+	d()
+	settle(func() bool { return debug.SetMemoryLimit(-1) == before }, "the second governor did not restore the limit")
 }
 
 func TestMemoryLimitFlag(t *testing.T) {

@@ -239,6 +239,9 @@ func build(ctx context.Context, c serveConfig, getenv func(string) string, logge
 	if err != nil {
 		return nil, fmt.Errorf("--public-url: %w", err)
 	}
+	if c.maxAuthAge < 0 || c.maxAuthAge%time.Second != 0 {
+		return nil, fmt.Errorf("--max-auth-age %v: must be a positive number of whole seconds, e.g. 12h (0: no bound)", c.maxAuthAge)
+	}
 	a.cached = func() int64 { return l1Bytes() + cache.Stats().PoolBytes + sessions.Stats().DecodedBytes }
 	auth, err := signin.New(signin.Options{
 		PublicURL: c.publicURL, Tenants: tenants, Sessions: sessions, Store: st, Sealer: keys,
