@@ -14,6 +14,9 @@ import (
 // closeFlushTimeout bounds the last attempt Close makes to write what waits.
 const closeFlushTimeout = 2 * time.Second
 
+// closeRetryEvery spaces Close's attempts to write what is queued.
+const closeRetryEvery = 50 * time.Millisecond
+
 // writeBehind keeps partition states that could not be written because
 // the store was unavailable, and writes them when it answers again. A new
 // token must never be lost to a Redis outage (MSAL fact 9), but neither
@@ -156,7 +159,18 @@ func (w *writeBehind) close(timeout time.Duration) {
 	<-w.done
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if w.flush(ctx) {
+	// Retry until the deadline, not once: a process stopped during a short
+	// outage (a failover, a blip) would otherwise drop states that the
+	// store would take a moment later.
+	for !w.flush(ctx) {
+		select {
+		case <-ctx.Done():
+		case <-time.After(closeRetryEvery):
+			continue
+		}
+		break
+	}
+	if w.pending() == 0 {
 		return
 	}
 	w.mu.Lock()
