@@ -62,6 +62,9 @@ func (p *Proxy) Cut() {
 		p.cut = true
 		for l := range p.links {
 			open = append(open, l)
+			// Gone now, not when its goroutines have wound down: Conns
+			// counts what a cut left open.
+			delete(p.links, l)
 		}
 	})
 	for _, l := range open {
