@@ -103,3 +103,45 @@ func ExampleManager_List() {
 	// 2 sessions
 	// 1 sessions
 }
+
+// greetingKey tells this caller's derived value apart from others'.
+type greetingKey struct{}
+
+// Derived keeps what a caller computes from a session with the session's
+// decoded record: computed once per stored version, shared by the
+// session's requests, gone with the record.
+func ExampleSession_Derived() {
+	st := memstore.New(memstore.Options{})
+	defer st.Close()
+	keys, _ := seal.ParseKeys("2026-02:q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=")
+	sessions, _ := session.New(st, keys, session.Options{PublicURL: "https://app.contoso.example"})
+
+	w := httptest.NewRecorder()
+	if _, err := sessions.Create(context.Background(), w, httptest.NewRequest(http.MethodGet, "/", nil), session.Identity{
+		TenantKey: "contoso", TenantID: "11111111-1111-1111-1111-111111111111",
+		HomeAccountID: "aaaa.11111111-1111-1111-1111-111111111111", DisplayName: "Alice",
+	}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	computed := 0
+	greeting := func(s *session.Session) any { computed++; return "Hello, " + s.DisplayName }
+	for range 3 { // three requests with the same cookie
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		for _, c := range w.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		s, err := sessions.Load(context.Background(), r)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(s.Derived(greetingKey{}, greeting))
+	}
+	fmt.Println("computed", computed, "time")
+	// Output:
+	// Hello, Alice
+	// Hello, Alice
+	// Hello, Alice
+	// computed 1 time
+}

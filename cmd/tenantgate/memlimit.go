@@ -18,8 +18,8 @@ import (
 // cache's hot partitions. Go's collector, left to GOGC=100, lets the heap
 // grow to twice what is live before it collects, which for a process of
 // caches doubles them: 100k sessions through one replica at the default
-// L1 budget measured 305 MB of RSS for about 130 MB live
-// (docs/performance.md). Cached bytes are not garbage in waiting; the
+// L1 budget measured 235 MB of RSS that way and 145 MB with the limit
+// below (make bench-gateway's memory phase, docs/performance.md). Cached bytes are not garbage in waiting; the
 // slack is needed only for what requests allocate.
 //
 // So by default (--memory-limit auto) serve sets Go's soft memory limit,
